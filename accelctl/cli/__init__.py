@@ -1,0 +1,1 @@
+"""The scriptable CLI (click). Heavy libraries load inside the commands that need them."""

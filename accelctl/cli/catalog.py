@@ -1,0 +1,190 @@
+"""Catalog commands: ls, show, compare, read, pools, validate."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from accelctl.cli.context import Context, pass_ctx
+from accelctl.cli.output import emit_data, emit_table, is_terminal, num, output_option, to_plain
+from accelctl.core.models import PRECISIONS, Accelerator
+from accelctl.core.query import SORT_FIELDS, AcceleratorQuery, ReadingQuery, compare as build_comparison
+from accelctl.errors import ExitStatus, InvalidInput
+
+_LIST_FIELDS = ("id", "name", "vendor", "kind", "form", "year", "memory_gb", "memory_type", "mem_bw_tbps",
+                "tflops", "tdp_w", "interconnect", "software", "kubernetes", "aliases", "sources", "notes")
+
+
+def accelerator_json(acc: Accelerator) -> dict:
+    """The JSON shape of one accelerator, as `ls -o json` prints it."""
+    return {name: to_plain(getattr(acc, name)) for name in _LIST_FIELDS}
+
+
+@click.command()
+@click.option("-q", "--query", "text", default="", metavar="TEXT",
+              help="Words to find in id, name, vendor, kind, memory type or aliases.")
+@click.option("--vendor", metavar="V", help="Vendor name (prefix, case-insensitive).")
+@click.option("--kind", metavar="K", help="gpu, tpu, trainium, inferentia, npu, lpu, ...")
+@click.option("--min-memory", type=click.FloatRange(min=0), metavar="GB", help="At least this much memory.")
+@click.option("--sort", default="vendor", show_default=True, metavar="FIELD",
+              help=f"Sort by a field; prefix with - for descending. Fields: {', '.join(SORT_FIELDS)}.")
+@output_option
+@pass_ctx
+def ls(ctx: Context, text: str = "", vendor: str | None = None, kind: str | None = None,
+       min_memory: float | None = None, sort: str = "vendor", fmt: str = "table") -> None:
+    """List accelerators of the catalog (dense peak figures)."""
+    query = AcceleratorQuery(text=text, vendor=vendor, kind=kind, min_memory_gb=min_memory, sort=sort)
+    found = query.run(ctx.inventory.accelerators)
+    if fmt != "table":
+        emit_data([accelerator_json(a) for a in found], fmt)
+        return
+    headers = ("ID", "NAME", "VENDOR", "KIND", "YEAR", "MEM GB", "TB/s", "BF16", "FP8", "INT8", "TDP W")
+    rows = [(a.id, a.name, a.vendor, a.kind, num(a.year), num(a.memory_gb), num(a.mem_bw_tbps),
+             num(a.tflops.bf16), num(a.tflops.fp8), num(a.tflops.int8), num(a.tdp_w)) for a in found]
+    emit_table(headers, rows, right=range(4, 11))
+    _note(f"{len(found)} of {len(ctx.inventory.accelerators)} accelerators; dense TFLOPS (TOPS for INT8); "
+          "`accelctl show ID` for sources")
+
+
+@click.command()
+@click.argument("name", metavar="ID|ALIAS")
+@output_option
+@pass_ctx
+def show(ctx: Context, name: str, fmt: str) -> None:
+    """Show one accelerator: specs with their sources, and its reading."""
+    inventory = ctx.inventory
+    acc = inventory.accelerator(name)
+    reading = inventory.reading_for(acc.id)
+    if fmt != "table":
+        emit_data({**accelerator_json(acc), "reading": to_plain(reading)}, fmt)
+        return
+    urls = list(dict.fromkeys(s.url for s in acc.sources))
+    ref = {url: f"[{i}]" for i, url in enumerate(urls, 1)}
+
+    def cite(figure: str) -> str:
+        return " ".join(ref[u] for u in dict.fromkeys(acc.sources_for(figure)))
+
+    facts = [("Name", acc.name, ""), ("Vendor", acc.vendor, ""), ("Kind", acc.kind + (f" ({acc.form})" if acc.form else ""), ""),
+             ("Year", num(acc.year), cite("year")),
+             ("Memory", f"{num(acc.memory_gb, 'GB')} {acc.memory_type or ''}".strip(),
+              " ".join(dict.fromkeys(filter(None, (cite("memory_gb"), cite("memory_type")))))),
+             ("Memory bandwidth", num(acc.mem_bw_tbps, "TB/s"), cite("mem_bw_tbps"))]
+    facts += [(p.upper() + " (dense)", num(acc.figure(p), "TOPS" if p == "int8" else "TFLOPS"), cite(f"tflops.{p}"))
+              for p in PRECISIONS if acc.figure(p) is not None]
+    facts += [("Power", num(acc.tdp_w, "W"), cite("tdp_w")), ("Interconnect", acc.interconnect or "-", cite("interconnect")),
+              ("Software", ", ".join(acc.software) or "-", ""), ("Aliases", ", ".join(acc.aliases) or "-", "")]
+    if acc.kubernetes:
+        labels = ", ".join(f"{k}={v}" for k, v in acc.kubernetes.labels.items())
+        facts.append(("Kubernetes", acc.kubernetes.resource + (f"  ({labels})" if labels else ""), ""))
+    emit_table(("", acc.id, "SOURCE"), facts)
+    if acc.notes:
+        _section("Notes", [acc.notes])
+    _section("Sources", [f"{ref[u]} {u}" for u in urls])
+    _section(f"Reading ({len(reading)})", [f"{r.published or '':10}  {r.title or r.url}  {r.url if r.title else ''}".rstrip()
+                                           for r in reading] or ["(none linked)"])
+
+
+@click.command(name="compare")
+@click.argument("names", nargs=-1, required=True, metavar="ID ID [ID...]")
+@output_option
+@pass_ctx
+def compare(ctx: Context, names: tuple[str, ...], fmt: str) -> None:
+    """Compare accelerators side by side: best value per row, ratios to the first."""
+    accelerators = [ctx.inventory.accelerator(n) for n in names]
+    result = build_comparison(accelerators)
+    if fmt != "table":
+        emit_data({"accelerators": [a.id for a in result.accelerators],
+                   "rows": [{"figure": r.figure, "label": r.label, "unit": r.unit, "values": list(r.values),
+                             "best": [a.id for a, b in zip(result.accelerators, r.best) if b],
+                             "ratios": [None if x is None else round(x, 3) for x in r.ratios]}
+                            for r in result.rows]}, fmt)
+        return
+    mark = "★" if is_terminal() else "*"
+    rows = []
+    for r in result.rows:
+        cells: list = [f"{r.label} ({r.unit})" if r.unit else r.label]
+        for i, (value, best, ratio) in enumerate(zip(r.values, r.best, r.ratios)):
+            text = num(value)
+            if ratio is not None and i > 0:
+                text += f" ({ratio:.2f}x)"
+            cells.append((f"{text} {mark}", "bold green") if best else text)
+        rows.append(cells)
+    emit_table(["", *(a.id for a in accelerators)], rows, right=range(1, len(accelerators) + 1))
+    _note(f"{mark} best in row (lowest power, highest otherwise); (Nx) = ratio to {accelerators[0].id}; dense figures")
+
+
+@click.command()
+@click.option("-q", "--query", "text", default="", metavar="TEXT", help="Words to find in title, url, site, topics.")
+@click.option("--accelerator", metavar="ID", help="Articles linked to this accelerator (id or alias).")
+@click.option("--topic", metavar="T", help="e.g. inference, training, memory, interconnect, china.")
+@click.option("--section", metavar="S", help="Reading-list section, e.g. News, Inference.")
+@output_option
+@pass_ctx
+def read(ctx: Context, text: str, accelerator: str | None, topic: str | None, section: str | None,
+         fmt: str) -> None:
+    """List the reading: articles and discussions about the chips."""
+    found = ReadingQuery(text=text, accelerator=accelerator, topic=topic, section=section).run(ctx.inventory)
+    if fmt != "table":
+        emit_data(found, fmt)
+        return
+    rows = [(r.published or "-", r.site, r.title or "(untitled)", r.url, ",".join(r.accelerators) or "-")
+            for r in found]
+    emit_table(("PUBLISHED", "SITE", "TITLE", "URL", "ACCELERATORS"), rows)
+    _note(f"{len(found)} of {len(ctx.inventory.reading)} articles")
+
+
+@click.command()
+@output_option
+@pass_ctx
+def pools(ctx: Context, fmt: str) -> None:
+    """List pools: where jobs run (local Ray, Ray clusters, Kubernetes, SSH)."""
+    items = ctx.inventory.pools
+    if fmt != "table":
+        emit_data(items, fmt)
+        return
+    rows = [(p.name, p.backend, p.accelerator, f"{p.count}x{p.nodes}", p.location, "example" if p.example else "")
+            for p in items]
+    emit_table(("NAME", "BACKEND", "ACCELERATOR", "CHIPSxNODES", "WHERE", ""), rows)
+    _note("add your own pools in an overlay file: see `accelctl --help` (--inventory)")
+
+
+@click.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=True), metavar="[FILE...]")
+@pass_ctx
+def validate(ctx: Context, files: tuple[str, ...]) -> None:
+    """Check inventory files; report every problem. Exit 0 when all are clean.
+
+    Each FILE is checked as an overlay merged over the bundled inventory. With no
+    FILE, the bundled inventory and your overlay (if any) are checked.
+    """
+    from accelctl import paths
+    from accelctl.core.inventory import check_inventory_files
+
+    if not files:
+        overlay = paths.user_overlay(ctx.inventory_path)
+        files = (str(overlay),) if overlay else ()
+    results = check_inventory_files(list(files))
+    count = 0
+    for name, problems in results.items():
+        for p in problems:
+            click.echo(str(p), err=True)
+        count += len(problems)
+        if not problems:
+            click.echo(f"{name}: ok")
+    if count:
+        bad = sum(1 for p in results.values() if p)
+        raise InvalidInput(f"{count} problem(s) in {bad} file(s)")
+
+
+def _note(text: str) -> None:
+    """A hint under a table, on a terminal only (pipes get data, nothing else)."""
+    if is_terminal():
+        click.secho(text, dim=True, err=True)
+
+
+def _section(title: str, lines: list[str]) -> None:
+    out = sys.stdout
+    out.write(f"\n{title}\n")
+    for line in lines:
+        out.write(f"  {line}\n")

@@ -1,0 +1,92 @@
+"""The `accelctl` command: global options, error handling, exit codes."""
+
+from __future__ import annotations
+
+import sys
+import click
+
+from accelctl import __version__
+from accelctl.cli.context import Context
+from accelctl.errors import AccelctlError, ExitStatus
+
+
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--inventory", "inventory_path", metavar="FILE", envvar="ACCELCTL_INVENTORY",
+              help="Overlay inventory merged over the bundled one "
+                   "[env ACCELCTL_INVENTORY; default <config dir>/accelctl/inventory.yaml].")
+@click.option("--traceback", is_flag=True, help="Show Python tracebacks for errors (for bug reports).")
+@click.version_option(__version__, "-V", "--version", prog_name="accelctl")
+@click.pass_context
+def cli(ctx: click.Context, inventory_path: str | None, traceback: bool) -> None:
+    """accelctl: know the chips, use them.
+
+    A sourced catalog of AI accelerators (GPUs, TPUs, Trainium and more) with
+    the reading that explains them. Run a command with -h for its options.
+
+    \b
+    Exit codes: 0 ok, 1 runtime error, 2 invalid input or usage,
+                3 job failed, 4 job cancelled.
+    """
+    ctx.obj = Context(inventory_path)
+    if ctx.invoked_subcommand is None:
+        # Until the TUI lands, the bare command browses the catalog.
+        from accelctl.cli.catalog import ls
+
+        ctx.invoke(ls)
+
+
+def _register() -> None:
+    from accelctl.cli import catalog
+
+    for command in (catalog.ls, catalog.show, catalog.compare, catalog.read, catalog.pools, catalog.validate):
+        cli.add_command(command)
+
+
+_register()
+
+
+def run() -> None:
+    """Console-script entry point: expected errors become one line and an exit code."""
+    show_traceback = "--traceback" in sys.argv[1:]
+    try:
+        code = cli.main(prog_name="accelctl", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else ExitStatus.OK)
+    except AccelctlError as e:
+        if show_traceback:
+            raise
+        _print_error(e)
+        sys.exit(e.exit_status)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(ExitStatus.INVALID if e.exit_code == 2 else e.exit_code)
+    except BrokenPipeError:
+        sys.stderr.close()  # reader went away (`| head`): not an error
+        sys.exit(ExitStatus.OK)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # a bug: say so in one line; details with --traceback
+        if show_traceback:
+            raise
+        click.echo(f"accelctl: internal error: {type(e).__name__}: {e} (rerun with --traceback and report it)",
+                   err=True)
+        sys.exit(ExitStatus.ERROR)
+
+
+def _print_error(e: AccelctlError) -> None:
+    from accelctl.core.problems import ProblemsFound
+
+    if isinstance(e, ProblemsFound):
+        for problem in e.problems:
+            click.echo(str(problem), err=True)
+        fix = "fix the file" if len({p.path for p in e.problems}) == 1 else "fix the files"
+        click.echo(f"accelctl: {len(e.problems)} problem(s); {fix} and run `accelctl validate`", err=True)
+    else:
+        click.echo(f"accelctl: error: {e}", err=True)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,256 @@
+"""The catalog's data: accelerators, reading, pools.
+
+Plain frozen dataclasses, so that `accelctl ls` builds them without loading a
+validation library. Their annotations carry the constraints (`annotated_types`)
+that pydantic enforces when `core.inventory` validates a file; checks that span
+fields live in `__post_init__` and raise `FieldError` naming the field at fault.
+
+Figures are dense peak numbers as the vendor states them; unknown ones are None.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Annotated, Literal, get_args
+
+from annotated_types import Ge, Le, MaxLen, MinLen
+
+# Validation settings pydantic reads from each class (no pydantic import needed).
+_STRICT = {"extra": "forbid", "strict": True}
+
+Kind = Literal["gpu", "tpu", "trainium", "inferentia", "npu", "lpu", "wafer-scale", "analog", "asic",
+               "probabilistic"]
+Form = Literal["chip", "card", "module", "superchip", "system", "ip"]
+KINDS: tuple[str, ...] = get_args(Kind)
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
+# Figures that must be backed by a source when present; `tflops` stands for all precisions.
+FIGURES = ("year", "memory_gb", "memory_type", "mem_bw_tbps", "tdp_w", "interconnect")
+COVERABLE = frozenset(FIGURES + ("tflops",) + tuple(f"tflops.{p}" for p in PRECISIONS))
+CPU = "cpu"  # the accelerator of pools and jobs that need none
+
+Text = Annotated[str, MinLen(1)]
+NonNegative = Annotated[float, Ge(0)]
+Count = Annotated[int, Ge(1)]
+Strings = tuple[Text, ...]
+
+_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_URL = re.compile(r"^https?://\S+$")
+_DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
+
+
+class FieldError(ValueError):
+    """A cross-field check failed; `field` names the field to point at."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+def _check(ok: bool, field_name: str, message: str) -> None:
+    if not ok:
+        raise FieldError(field_name, message)
+
+
+def valid_id(value: str) -> bool:
+    """Ids and pool names are RFC 1123 labels: lowercase letters, digits and '-'."""
+    return bool(_ID.match(value))
+
+
+def _check_url(value: str | None, field_name: str) -> None:
+    _check(value is None or bool(_URL.match(value)), field_name, f'"{value}" is not an http(s) URL')
+
+
+@dataclass(frozen=True)
+class Tflops:
+    """Dense peak throughput per precision, in TFLOPS (TOPS for int8)."""
+
+    __pydantic_config__ = _STRICT
+    fp32: NonNegative | None = None
+    tf32: NonNegative | None = None
+    bf16: NonNegative | None = None
+    fp16: NonNegative | None = None
+    fp8: NonNegative | None = None
+    int8: NonNegative | None = None
+    fp4: NonNegative | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """A URL and the figures it backs (none: it gives context only)."""
+
+    __pydantic_config__ = _STRICT
+    url: str
+    covers: Strings = ()
+
+    def __post_init__(self) -> None:
+        _check_url(self.url, "url")
+        for name in self.covers:
+            _check(name in COVERABLE, "covers",
+                   f'"{name}" is not a figure; use one of: {", ".join(sorted(COVERABLE))}')
+
+
+@dataclass(frozen=True)
+class KubernetesInfo:
+    """How Kubernetes exposes the chip: the device plugin's resource and node labels."""
+
+    __pydantic_config__ = _STRICT
+    resource: Text
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """One chip, card, module or system of the catalog."""
+
+    __pydantic_config__ = _STRICT
+    id: str
+    name: Text
+    vendor: Text
+    kind: Kind
+    form: Form | None = None
+    year: Annotated[int, Ge(1990), Le(2100)] | None = None
+    memory_gb: NonNegative | None = None
+    memory_type: Text | None = None
+    mem_bw_tbps: NonNegative | None = None
+    tflops: Tflops = field(default_factory=Tflops)
+    tdp_w: NonNegative | None = None
+    interconnect: Text | None = None
+    software: Strings = ()
+    kubernetes: KubernetesInfo | None = None
+    aliases: Strings = ()
+    sources: tuple[Source, ...] = ()  # required in effect: every figure needs one
+    notes: str | None = None
+
+    def __post_init__(self) -> None:
+        covered = {name for s in self.sources for name in s.covers}
+        missing = [f for f in FIGURES if getattr(self, f) is not None and f not in covered]
+        missing += [f"tflops.{p}" for p in PRECISIONS if getattr(self.tflops, p) is not None
+                    and not {"tflops", f"tflops.{p}"} & covered]
+        _check(not missing, "sources",
+               f"no source covers {', '.join(missing)}: add its URL with `covers: [...]`")
+
+    def figure(self, name: str) -> float | str | None:
+        """A figure by name: `memory_gb`, `tflops.bf16` or plain `bf16`."""
+        name = name.removeprefix("tflops.")
+        if name in PRECISIONS:
+            return getattr(self.tflops, name)
+        return getattr(self, name)
+
+    def sources_for(self, name: str) -> list[str]:
+        """URLs that back one figure (`memory_gb`, `tflops.bf16`, ...)."""
+        wanted = {name, "tflops"} if name.startswith("tflops.") else {name}
+        return [s.url for s in self.sources if wanted & set(s.covers)]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The id and every alias: what a user may type for this chip."""
+        return (self.id, *self.aliases)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """An article of the reading list. `title` is empty where no source confirms it."""
+
+    __pydantic_config__ = _STRICT
+    url: str
+    title: str = ""
+    site: str = ""
+    published: str | None = None  # YYYY, YYYY-MM or YYYY-MM-DD
+    section: str = ""
+    discussion_url: str | None = None
+    topics: Strings = ()
+    accelerators: Strings = ()  # catalog ids or aliases; normalised to ids on load
+
+    def __post_init__(self) -> None:
+        _check_url(self.url, "url")
+        _check_url(self.discussion_url, "discussion_url")
+        _check(self.published is None or bool(_DATE.match(self.published)), "published",
+               f'"{self.published}" is not a date: use YYYY, YYYY-MM or YYYY-MM-DD')
+
+
+@dataclass(frozen=True)
+class PoolBase:
+    """Fields every pool has, whatever its backend."""
+
+    name: str
+    accelerator: Text  # catalog id or alias, or "cpu"
+    count: Count = 1  # chips per node
+    nodes: Count = 1  # nodes the pool can give one job
+    example: bool = False  # shipped as an example: edit before use
+    description: str = ""
+
+    @property
+    def location(self) -> str:
+        """Where the pool is, in a few words (address, context, hosts)."""
+        return ""
+
+
+@dataclass(frozen=True)
+class LocalPool(PoolBase):
+    """The embedded Ray head on 127.0.0.1, started on demand."""
+
+    __pydantic_config__ = _STRICT
+    backend: Literal["local"] = "local"
+
+    @property
+    def location(self) -> str:
+        return "127.0.0.1 (started on demand)"
+
+
+@dataclass(frozen=True)
+class RayPool(PoolBase):
+    """A remote Ray cluster, reached through its Jobs API (dashboard address)."""
+
+    __pydantic_config__ = _STRICT
+    backend: Literal["ray"] = "ray"
+    address: str | None = None  # http://HOST:8265; None: $RAY_ADDRESS at submit time
+
+    def __post_init__(self) -> None:
+        _check(self.address is None or bool(re.match(r"^(https?|ray)://\S+$", self.address)), "address",
+               f'"{self.address}" is not a Ray address: use http://HOST:8265')
+
+    @property
+    def location(self) -> str:
+        return self.address or "$RAY_ADDRESS"
+
+
+@dataclass(frozen=True)
+class KubernetesPool(PoolBase):
+    """A Kubernetes cluster, by kubeconfig context."""
+
+    __pydantic_config__ = _STRICT
+    backend: Literal["kubernetes"] = "kubernetes"
+    context: Text | None = None  # None: kubeconfig's current context
+    namespace: Text = "default"
+    node_selector: dict[str, str] = field(default_factory=dict)
+    topology: Text | None = None  # TPU slice topology, e.g. 2x4
+
+    @property
+    def location(self) -> str:
+        return f"{self.context or '(current context)'}/{self.namespace}"
+
+
+@dataclass(frozen=True)
+class SshPool(PoolBase):
+    """Plain SSH hosts; ~/.ssh/config, keys and the agent apply."""
+
+    __pydantic_config__ = _STRICT
+    backend: Literal["ssh"] = "ssh"
+    hosts: Annotated[Strings, MinLen(1)] = ()
+    user: Text | None = None
+    port: Annotated[int, Ge(1), Le(65535)] | None = None
+    identity_file: Text | None = None
+
+    def __post_init__(self) -> None:
+        _check(bool(self.hosts), "hosts", "an ssh pool needs at least one host")
+
+    @property
+    def location(self) -> str:
+        return ", ".join(self.hosts)
+
+
+Pool = LocalPool | RayPool | KubernetesPool | SshPool
+POOL_TYPES: dict[str, type[PoolBase]] = {
+    "local": LocalPool, "ray": RayPool, "kubernetes": KubernetesPool, "ssh": SshPool,
+}
