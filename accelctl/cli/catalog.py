@@ -62,13 +62,13 @@ def show(ctx: Context, name: str, fmt: str) -> None:
     urls = list(dict.fromkeys(s.url for s in acc.sources))
     ref = {url: f"[{i}]" for i, url in enumerate(urls, 1)}
 
-    def cite(figure: str) -> str:
-        return " ".join(ref[u] for u in dict.fromkeys(acc.sources_for(figure)))
+    def cite(*figures: str) -> str:
+        return " ".join(ref[u] for u in dict.fromkeys(u for f in figures for u in acc.sources_for(f)))
 
     facts = [("Name", acc.name, ""), ("Vendor", acc.vendor, ""), ("Kind", acc.kind + (f" ({acc.form})" if acc.form else ""), ""),
              ("Year", num(acc.year), cite("year")),
              ("Memory", f"{num(acc.memory_gb, 'GB')} {acc.memory_type or ''}".strip(),
-              " ".join(dict.fromkeys(filter(None, (cite("memory_gb"), cite("memory_type")))))),
+              cite("memory_gb", "memory_type")),
              ("Memory bandwidth", num(acc.mem_bw_tbps, "TB/s"), cite("mem_bw_tbps"))]
     facts += [(p.upper() + " (dense)", num(acc.figure(p), "TOPS" if p == "int8" else "TFLOPS"), cite(f"tflops.{p}"))
               for p in PRECISIONS if acc.figure(p) is not None]

@@ -112,7 +112,7 @@ def load_yaml_bytes(raw: bytes, name: str) -> Document:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:
-        raise ProblemsFound([_yaml_error_problem(name, e)]) from None
+        raise ProblemsFound([_yaml_error_problem(name, text, e)]) from None
     except yaml.YAMLError as e:
         raise ProblemsFound([Problem(name, 0, 0, "", f"invalid YAML: {e}")]) from None
     except RecursionError:
@@ -131,11 +131,13 @@ def _byte_position(raw: bytes, offset: int) -> tuple[int, int]:
     return raw.count(b"\n", 0, offset) + 1, offset - line_start + 1
 
 
-def _yaml_error_problem(name: str, e: yaml.MarkedYAMLError) -> Problem:
+def _yaml_error_problem(name: str, text: str, e: yaml.MarkedYAMLError) -> Problem:
     mark = e.problem_mark or e.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
     problem = e.problem or "invalid YAML"
-    if "'\\t'" in problem or "\t" in problem:
+    lines = text.splitlines()
+    at = lines[line - 1][column - 1:column] if 0 < line <= len(lines) else ""
+    if at == "\t" or "'\\t'" in problem:
         problem = "tab character: YAML indents with spaces only"
     elif e.context:
         problem = f"{problem} ({e.context})"
