@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 import click
 
 from accelctl import __version__
@@ -16,10 +17,10 @@ from accelctl.errors import AccelctlError, ExitStatus
 @click.option("--inventory", "inventory_path", metavar="FILE", envvar="ACCELCTL_INVENTORY",
               help="Overlay inventory merged over the bundled one "
                    "[env ACCELCTL_INVENTORY; default <config dir>/accelctl/inventory.yaml].")
-@click.option("--traceback", is_flag=True, help="Show Python tracebacks for errors (for bug reports).")
+@click.option("--traceback", "traceback_flag", is_flag=True, help="Show Python tracebacks for errors (for bug reports).")
 @click.version_option(__version__, "-V", "--version", prog_name="accelctl")
 @click.pass_context
-def cli(ctx: click.Context, inventory_path: str | None, traceback: bool) -> None:
+def cli(ctx: click.Context, inventory_path: str | None, traceback_flag: bool) -> None:
     """accelctl: know the chips, use them.
 
     A sourced catalog of AI accelerators (GPUs, TPUs, Trainium and more) with
@@ -55,7 +56,7 @@ def run() -> None:
         sys.exit(code if isinstance(code, int) else ExitStatus.OK)
     except AccelctlError as e:
         if show_traceback:
-            raise
+            traceback.print_exc()
         _print_error(e)
         sys.exit(e.exit_status)
     except click.exceptions.Abort:

@@ -18,13 +18,16 @@ import pickle
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accelctl import __version__, paths
 from accelctl.core.models import CPU, Accelerator, Pool, Reading, valid_id
+from accelctl.core.files import read_capped
 from accelctl.core.problems import Problem, ProblemsFound, did_you_mean
-from accelctl.core.yaml_source import MAX_BYTES, Document, Loc, load_yaml_bytes
 from accelctl.errors import NotFound
+
+if TYPE_CHECKING:
+    from accelctl.core.yaml_source import Document, Loc
 
 # section -> the field entries merge by
 SECTIONS = {"accelerators": "id", "reading": "url", "pools": "name"}
@@ -75,12 +78,14 @@ def load_inventory(overlay: str | os.PathLike[str] | None = None, *, use_cache: 
     Raises ProblemsFound listing the problems of the first file that has any.
     """
     files = [paths.bundled_inventory()] + ([Path(overlay)] if overlay else [])
-    raw = [(os.fspath(f), _read(f)) for f in files]
+    raw = [(os.fspath(f), read_capped(f)) for f in files]
     cache_file = _cache_file(raw) if use_cache else None
     if cache_file is not None:
         cached = _read_cache(cache_file)
         if cached is not None:
             return cached
+    from accelctl.core.yaml_source import load_yaml_bytes  # only on a cache miss
+
     inventory = build_inventory([load_yaml_bytes(data, name) for name, data in raw])
     if cache_file is not None:
         _write_cache(cache_file, inventory)
@@ -92,12 +97,14 @@ def check_inventory_files(files: list[str | os.PathLike[str]]) -> dict[str, list
 
     The bundled file itself is checked once, first.
     """
+    from accelctl.core.yaml_source import load_yaml_bytes
+
     bundled = os.fspath(paths.bundled_inventory())
     results: dict[str, list[Problem]] = {}
     base: list[Document] = []
     for name in [bundled] + [os.fspath(f) for f in files if os.fspath(f) != bundled]:
         try:
-            doc = load_yaml_bytes(_read(Path(name)), name)
+            doc = load_yaml_bytes(read_capped(name), name)
             build_inventory(base + [doc])
             results[name] = []
             if not base:
@@ -115,22 +122,6 @@ def build_inventory(documents: list[Document]) -> Inventory:
     inventory = merger.validate()
     merger.raise_if_problems()
     return inventory
-
-
-def _read(path: Path) -> bytes:
-    name = os.fspath(path)
-    try:
-        with open(name, "rb") as f:
-            data = f.read(MAX_BYTES + 1)
-    except IsADirectoryError:
-        raise ProblemsFound([Problem(name, 0, 0, "", "is a directory, not a YAML file")]) from None
-    except OSError as e:
-        raise ProblemsFound([Problem(name, 0, 0, "", f"cannot read: {e.strerror or e}")]) from None
-    if len(data) > MAX_BYTES:
-        size = os.path.getsize(name)
-        raise ProblemsFound([Problem(name, 0, 0, "", (
-            f"file is too large ({size / 1e6:.1f} MB; the limit is {MAX_BYTES // 2**20} MiB)"))])
-    return data
 
 
 # --- cache -------------------------------------------------------------------------------

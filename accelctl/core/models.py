@@ -1,9 +1,9 @@
 """The catalog's data: accelerators, reading, pools.
 
 Plain frozen dataclasses, so that `accelctl ls` builds them without loading a
-validation library. Their annotations carry the constraints (`annotated_types`)
-that pydantic enforces when `core.inventory` validates a file; checks that span
-fields live in `__post_init__` and raise `FieldError` naming the field at fault.
+validation library. pydantic enforces their (strict) types when `core.validation`
+checks a file; ranges and checks that span fields live in `__post_init__` and
+raise `FieldError` naming the field at fault.
 
 Figures are dense peak numbers as the vendor states them; unknown ones are None.
 """
@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Literal, get_args
-
-from annotated_types import Ge, Le, MaxLen, MinLen
+from typing import Literal, get_args
 
 # Validation settings pydantic reads from each class (no pydantic import needed).
 _STRICT = {"extra": "forbid", "strict": True}
@@ -29,10 +27,7 @@ FIGURES = ("year", "memory_gb", "memory_type", "mem_bw_tbps", "tdp_w", "intercon
 COVERABLE = frozenset(FIGURES + ("tflops",) + tuple(f"tflops.{p}" for p in PRECISIONS))
 CPU = "cpu"  # the accelerator of pools and jobs that need none
 
-Text = Annotated[str, MinLen(1)]
-NonNegative = Annotated[float, Ge(0)]
-Count = Annotated[int, Ge(1)]
-Strings = tuple[Text, ...]
+Strings = tuple[str, ...]
 
 _ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _URL = re.compile(r"^https?://\S+$")
@@ -57,6 +52,23 @@ def valid_id(value: str) -> bool:
     return bool(_ID.match(value))
 
 
+def _check_range(record: object, names: tuple[str, ...], low: float, high: float | None = None) -> None:
+    """Each named number of `record` is None or within [low, high]."""
+    for name in names:
+        value = getattr(record, name)
+        if value is not None and (value < low or (high is not None and value > high)):
+            bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+            raise FieldError(name, f"must be {bound} (got {value:g})")
+
+
+def _check_text(record: object, names: tuple[str, ...]) -> None:
+    """Each named string (or each string of a named tuple) is None or not blank."""
+    for name in names:
+        value = getattr(record, name)
+        for text in value if isinstance(value, tuple) else (value,):
+            _check(text is None or bool(text.strip()), name, "must not be empty")
+
+
 def _check_url(value: str | None, field_name: str) -> None:
     _check(value is None or bool(_URL.match(value)), field_name, f'"{value}" is not an http(s) URL')
 
@@ -66,13 +78,16 @@ class Tflops:
     """Dense peak throughput per precision, in TFLOPS (TOPS for int8)."""
 
     __pydantic_config__ = _STRICT
-    fp32: NonNegative | None = None
-    tf32: NonNegative | None = None
-    bf16: NonNegative | None = None
-    fp16: NonNegative | None = None
-    fp8: NonNegative | None = None
-    int8: NonNegative | None = None
-    fp4: NonNegative | None = None
+    fp32: float | None = None
+    tf32: float | None = None
+    bf16: float | None = None
+    fp16: float | None = None
+    fp8: float | None = None
+    int8: float | None = None
+    fp4: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_range(self, PRECISIONS, 0)
 
 
 @dataclass(frozen=True)
@@ -95,8 +110,11 @@ class KubernetesInfo:
     """How Kubernetes exposes the chip: the device plugin's resource and node labels."""
 
     __pydantic_config__ = _STRICT
-    resource: Text
+    resource: str
     labels: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_text(self, ("resource",))
 
 
 @dataclass(frozen=True)
@@ -105,17 +123,17 @@ class Accelerator:
 
     __pydantic_config__ = _STRICT
     id: str
-    name: Text
-    vendor: Text
+    name: str
+    vendor: str
     kind: Kind
     form: Form | None = None
-    year: Annotated[int, Ge(1990), Le(2100)] | None = None
-    memory_gb: NonNegative | None = None
-    memory_type: Text | None = None
-    mem_bw_tbps: NonNegative | None = None
+    year: int | None = None
+    memory_gb: float | None = None
+    memory_type: str | None = None
+    mem_bw_tbps: float | None = None
     tflops: Tflops = field(default_factory=Tflops)
-    tdp_w: NonNegative | None = None
-    interconnect: Text | None = None
+    tdp_w: float | None = None
+    interconnect: str | None = None
     software: Strings = ()
     kubernetes: KubernetesInfo | None = None
     aliases: Strings = ()
@@ -123,6 +141,9 @@ class Accelerator:
     notes: str | None = None
 
     def __post_init__(self) -> None:
+        _check_text(self, ("name", "vendor", "memory_type", "interconnect", "software", "aliases"))
+        _check_range(self, ("year",), 1990, 2100)
+        _check_range(self, ("memory_gb", "mem_bw_tbps", "tdp_w"), 0)
         covered = {name for s in self.sources for name in s.covers}
         missing = [f for f in FIGURES if getattr(self, f) is not None and f not in covered]
         missing += [f"tflops.{p}" for p in PRECISIONS if getattr(self.tflops, p) is not None
@@ -174,11 +195,15 @@ class PoolBase:
     """Fields every pool has, whatever its backend."""
 
     name: str
-    accelerator: Text  # catalog id or alias, or "cpu"
-    count: Count = 1  # chips per node
-    nodes: Count = 1  # nodes the pool can give one job
+    accelerator: str  # catalog id or alias, or "cpu"
+    count: int = 1  # chips per node
+    nodes: int = 1  # nodes the pool can give one job
     example: bool = False  # shipped as an example: edit before use
     description: str = ""
+
+    def __post_init__(self) -> None:
+        _check_text(self, ("accelerator",))
+        _check_range(self, ("count", "nodes"), 1)
 
     @property
     def location(self) -> str:
@@ -207,6 +232,7 @@ class RayPool(PoolBase):
     address: str | None = None  # http://HOST:8265; None: $RAY_ADDRESS at submit time
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _check(self.address is None or bool(re.match(r"^(https?|ray)://\S+$", self.address)), "address",
                f'"{self.address}" is not a Ray address: use http://HOST:8265')
 
@@ -221,10 +247,14 @@ class KubernetesPool(PoolBase):
 
     __pydantic_config__ = _STRICT
     backend: Literal["kubernetes"] = "kubernetes"
-    context: Text | None = None  # None: kubeconfig's current context
-    namespace: Text = "default"
+    context: str | None = None  # None: kubeconfig's current context
+    namespace: str = "default"
     node_selector: dict[str, str] = field(default_factory=dict)
-    topology: Text | None = None  # TPU slice topology, e.g. 2x4
+    topology: str | None = None  # TPU slice topology, e.g. 2x4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_text(self, ("context", "namespace", "topology"))
 
     @property
     def location(self) -> str:
@@ -237,13 +267,16 @@ class SshPool(PoolBase):
 
     __pydantic_config__ = _STRICT
     backend: Literal["ssh"] = "ssh"
-    hosts: Annotated[Strings, MinLen(1)] = ()
-    user: Text | None = None
-    port: Annotated[int, Ge(1), Le(65535)] | None = None
-    identity_file: Text | None = None
+    hosts: Strings = ()
+    user: str | None = None
+    port: int | None = None
+    identity_file: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _check(bool(self.hosts), "hosts", "an ssh pool needs at least one host")
+        _check_text(self, ("hosts", "user", "identity_file"))
+        _check_range(self, ("port",), 1, 65535)
 
     @property
     def location(self) -> str:

@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
+from accelctl.core.files import read_capped
 from accelctl.core.problems import Problem, ProblemsFound
 
-MAX_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 500_000
 
@@ -83,17 +83,7 @@ def format_loc(loc: Loc) -> str:
 def load_yaml_file(path: str | os.PathLike[str]) -> Document:
     """Read and parse `path`; raise ProblemsFound with every problem found."""
     name = os.fspath(path)
-    try:
-        size = os.path.getsize(name)
-        if size > MAX_BYTES:
-            raise ProblemsFound([Problem(name, 0, 0, "", (
-                f"file is too large ({size / 1e6:.1f} MB; the limit is {MAX_BYTES // (1024 * 1024)} MiB)"))])
-        with open(name, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-    except IsADirectoryError:
-        raise ProblemsFound([Problem(name, 0, 0, "", "is a directory, not a YAML file")]) from None
-    except OSError as e:
-        raise ProblemsFound([Problem(name, 0, 0, "", f"cannot read: {e.strerror or e}")]) from None
+    raw = read_capped(name)
     return load_yaml_bytes(raw, name)
 
 
