@@ -42,7 +42,8 @@ class FieldError(ValueError):
         self.field = field_name
 
 
-def _check(ok: bool, field_name: str, message: str) -> None:
+def check(ok: bool, field_name: str, message: str) -> None:
+    """Raise FieldError(field_name, message) unless `ok`."""
     if not ok:
         raise FieldError(field_name, message)
 
@@ -52,7 +53,7 @@ def valid_id(value: str) -> bool:
     return bool(_ID.match(value))
 
 
-def _check_range(record: object, names: tuple[str, ...], low: float, high: float | None = None) -> None:
+def check_range(record: object, names: tuple[str, ...], low: float, high: float | None = None) -> None:
     """Each named number of `record` is None or within [low, high]."""
     for name in names:
         value = getattr(record, name)
@@ -61,16 +62,16 @@ def _check_range(record: object, names: tuple[str, ...], low: float, high: float
             raise FieldError(name, f"must be {bound} (got {value:g})")
 
 
-def _check_text(record: object, names: tuple[str, ...]) -> None:
+def check_text(record: object, names: tuple[str, ...]) -> None:
     """Each named string (or each string of a named tuple) is None or not blank."""
     for name in names:
         value = getattr(record, name)
         for text in value if isinstance(value, tuple) else (value,):
-            _check(text is None or bool(text.strip()), name, "must not be empty")
+            check(text is None or bool(text.strip()), name, "must not be empty")
 
 
-def _check_url(value: str | None, field_name: str) -> None:
-    _check(value is None or bool(_URL.match(value)), field_name, f'"{value}" is not an http(s) URL')
+def check_url(value: str | None, field_name: str) -> None:
+    check(value is None or bool(_URL.match(value)), field_name, f'"{value}" is not an http(s) URL')
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Tflops:
     fp4: float | None = None
 
     def __post_init__(self) -> None:
-        _check_range(self, PRECISIONS, 0)
+        check_range(self, PRECISIONS, 0)
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,9 @@ class Source:
     covers: Strings = ()
 
     def __post_init__(self) -> None:
-        _check_url(self.url, "url")
+        check_url(self.url, "url")
         for name in self.covers:
-            _check(name in COVERABLE, "covers",
+            check(name in COVERABLE, "covers",
                    f'"{name}" is not a figure; use one of: {", ".join(sorted(COVERABLE))}')
 
 
@@ -114,7 +115,7 @@ class KubernetesInfo:
     labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_text(self, ("resource",))
+        check_text(self, ("resource",))
 
 
 @dataclass(frozen=True)
@@ -141,14 +142,14 @@ class Accelerator:
     notes: str | None = None
 
     def __post_init__(self) -> None:
-        _check_text(self, ("name", "vendor", "memory_type", "interconnect", "software", "aliases"))
-        _check_range(self, ("year",), 1990, 2100)
-        _check_range(self, ("memory_gb", "mem_bw_tbps", "tdp_w"), 0)
+        check_text(self, ("name", "vendor", "memory_type", "interconnect", "software", "aliases"))
+        check_range(self, ("year",), 1990, 2100)
+        check_range(self, ("memory_gb", "mem_bw_tbps", "tdp_w"), 0)
         covered = {name for s in self.sources for name in s.covers}
         missing = [f for f in FIGURES if getattr(self, f) is not None and f not in covered]
         missing += [f"tflops.{p}" for p in PRECISIONS if getattr(self.tflops, p) is not None
                     and not {"tflops", f"tflops.{p}"} & covered]
-        _check(not missing, "sources",
+        check(not missing, "sources",
                f"no source covers {', '.join(missing)}: add its URL with `covers: [...]`")
 
     def figure(self, name: str) -> float | str | None:
@@ -184,9 +185,9 @@ class Reading:
     accelerators: Strings = ()  # catalog ids or aliases; normalised to ids on load
 
     def __post_init__(self) -> None:
-        _check_url(self.url, "url")
-        _check_url(self.discussion_url, "discussion_url")
-        _check(self.published is None or bool(_DATE.match(self.published)), "published",
+        check_url(self.url, "url")
+        check_url(self.discussion_url, "discussion_url")
+        check(self.published is None or bool(_DATE.match(self.published)), "published",
                f'"{self.published}" is not a date: use YYYY, YYYY-MM or YYYY-MM-DD')
 
 
@@ -202,8 +203,8 @@ class PoolBase:
     description: str = ""
 
     def __post_init__(self) -> None:
-        _check_text(self, ("accelerator",))
-        _check_range(self, ("count", "nodes"), 1)
+        check_text(self, ("accelerator",))
+        check_range(self, ("count", "nodes"), 1)
 
     @property
     def location(self) -> str:
@@ -233,7 +234,7 @@ class RayPool(PoolBase):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(self.address is None or bool(re.match(r"^(https?|ray)://\S+$", self.address)), "address",
+        check(self.address is None or bool(re.match(r"^(https?|ray)://\S+$", self.address)), "address",
                f'"{self.address}" is not a Ray address: use http://HOST:8265')
 
     @property
@@ -254,7 +255,7 @@ class KubernetesPool(PoolBase):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_text(self, ("context", "namespace", "topology"))
+        check_text(self, ("context", "namespace", "topology"))
 
     @property
     def location(self) -> str:
@@ -274,9 +275,9 @@ class SshPool(PoolBase):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(bool(self.hosts), "hosts", "an ssh pool needs at least one host")
-        _check_text(self, ("hosts", "user", "identity_file"))
-        _check_range(self, ("port",), 1, 65535)
+        check(bool(self.hosts), "hosts", "an ssh pool needs at least one host")
+        check_text(self, ("hosts", "user", "identity_file"))
+        check_range(self, ("port",), 1, 65535)
 
     @property
     def location(self) -> str:

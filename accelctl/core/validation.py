@@ -1,8 +1,8 @@
-"""Type and range validation of inventory entries with pydantic.
+"""Type and range validation of records with pydantic.
 
-Imported only when an inventory is validated (a cache miss or `accelctl
-validate`), because pydantic takes a quarter of a second to load. pydantic's
-errors become Problems pinned to the line and column of the field at fault.
+Imported only when a file is validated (an inventory cache miss, `accelctl
+validate`, a job spec), because pydantic takes a quarter of a second to load.
+pydantic's errors become Problems pinned to the line and column at fault.
 """
 
 from __future__ import annotations
@@ -14,15 +14,21 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from accelctl.core.jobspec import Resources
 from accelctl.core.models import POOL_TYPES, Accelerator, FieldError, KubernetesInfo, Reading, Source, Tflops
-from accelctl.core.problems import did_you_mean
+from accelctl.core.problems import Problem, did_you_mean
 
 if TYPE_CHECKING:
     from accelctl.core.inventory import _Entry, _Merger
+    from accelctl.core.yaml_source import Document, Loc
 
 # Nested record types, by the field that holds them: for "did you mean" on unknown keys.
-_NESTED: dict[str, type] = {"tflops": Tflops, "sources": Source, "kubernetes": KubernetesInfo}
+_NESTED: dict[str, type] = {"tflops": Tflops, "sources": Source, "kubernetes": KubernetesInfo,
+                            "resources": Resources}
 _ROOT: dict[str, type | None] = {"accelerators": Accelerator, "reading": Reading, "pools": None}
+
+# (location inside the record, message, whether to point at the key rather than the value)
+Finding = tuple[tuple[Any, ...], str, bool]
 
 
 @cache
@@ -30,8 +36,25 @@ def _adapter(cls: type) -> TypeAdapter[Any]:
     return TypeAdapter(cls)
 
 
+def check_record(cls: type, data: dict[str, Any]) -> tuple[Any, list[Finding]]:
+    """Validate one record: (value or None, findings)."""
+    try:
+        # JSON mode: strict types, yet dicts are accepted for dataclasses.
+        return _adapter(cls).validate_json(json.dumps(data)), []
+    except ValidationError as e:
+        errors = e.errors(include_url=False)
+        return None, [_finding(cls, err) for err in errors if not _caused_by_inner(err, errors)]
+
+
+def validate_record(cls: type, data: dict[str, Any], doc: Document, problems: list[Problem]) -> Any:
+    """Validate a record that is a whole document (a job spec); problems are appended."""
+    value, findings = check_record(cls, data)
+    problems.extend(doc.problem(loc, message, key=key) for loc, message, key in findings)
+    return value
+
+
 def validate_entries(merger: _Merger, section: str) -> list[tuple[Any, _Entry]]:
-    """Validate every merged entry of one section; problems go to the merger.
+    """Validate every merged entry of one inventory section; problems go to the merger.
 
     Returns (value, entry) for the valid entries, in order; invalid ones are left out.
     """
@@ -40,14 +63,11 @@ def validate_entries(merger: _Merger, section: str) -> list[tuple[Any, _Entry]]:
         cls = _ROOT[section] or _pool_type(merger, entry)
         if cls is None:
             continue
-        try:
-            # JSON mode: strict types, yet dicts are accepted for dataclasses.
-            valid.append((_adapter(cls).validate_json(json.dumps(entry.data)), entry))
-        except ValidationError as e:
-            errors = e.errors(include_url=False)
-            for err in errors:
-                if not _caused_by_inner(err, errors):
-                    _report(merger, entry, cls, err)
+        value, findings = check_record(cls, entry.data)
+        for loc, message, key in findings:
+            merger._fail(entry, loc, message, key=key)
+        if value is not None:
+            valid.append((value, entry))
     return valid
 
 
@@ -68,22 +88,27 @@ def _pool_type(merger: _Merger, entry: _Entry) -> type | None:
     return None
 
 
-def _report(merger: _Merger, entry: _Entry, cls: type, err: dict[str, Any]) -> None:
+def _finding(cls: type, err: dict[str, Any]) -> Finding:
     loc = tuple(err["loc"])
     kind = err["type"]
     error = err.get("ctx", {}).get("error")
     if isinstance(error, FieldError):
-        merger._fail(entry, loc + (error.field,), str(error))
-    elif kind == "unexpected_keyword_argument":
-        allowed = [f.name for f in dataclasses.fields(_owner(cls, loc))]
-        merger._fail(entry, loc, f"unknown field{did_you_mean(str(loc[-1]), allowed)}", key=True)
-    elif kind in ("missing", "missing_argument"):
-        merger._fail(entry, loc[:-1], f"missing required field `{loc[-1]}`", key=True)
-    else:
-        message = err["msg"]
-        if not isinstance(err.get("input"), (dict, list)):
-            message += f" (got {json.dumps(err.get('input'))})"
-        merger._fail(entry, loc, message)
+        return loc + (error.field,), str(error), False
+    if kind == "unexpected_keyword_argument":
+        allowed = [f.name for f in dataclasses.fields(_owner(cls, loc)) if f.name != "path"]
+        return loc, f"unknown field{did_you_mean(str(loc[-1]), allowed)}", True
+    if kind in ("missing", "missing_argument"):
+        return loc[:-1], f"missing required field `{loc[-1]}`", True
+    message = err["msg"]
+    if not isinstance(err.get("input"), (dict, list)):
+        message += f" (got {json.dumps(err.get('input'))})"
+    return _clean_union_loc(loc), message, False
+
+
+def _clean_union_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """pydantic adds the union member's type to a location (`command.str`); drop it."""
+    return tuple(part for part in loc if not (isinstance(part, str) and (
+        part in ("str", "int", "float", "bool") or part.startswith(("tuple[", "function-")))))
 
 
 def _owner(cls: type, loc: tuple[Any, ...]) -> type:
