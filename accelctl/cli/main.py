@@ -39,9 +39,10 @@ def cli(ctx: click.Context, inventory_path: str | None, traceback_flag: bool) ->
 
 
 def _register() -> None:
-    from accelctl.cli import catalog
+    from accelctl.cli import catalog, jobs
 
-    for command in (catalog.ls, catalog.show, catalog.compare, catalog.read, catalog.pools, catalog.validate):
+    for command in (catalog.ls, catalog.show, catalog.compare, catalog.read, catalog.pools, catalog.validate,
+                    jobs.submit, jobs.logs, jobs.jobs_cmd, jobs.cancel, jobs.local):
         cli.add_command(command)
 
 

@@ -1,0 +1,276 @@
+"""Job commands: submit, logs, jobs, cancel, and `local` for the embedded pool.
+
+The job's own output goes to stdout exactly; accelctl's messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Any
+
+import click
+
+from accelctl.cli.context import Context, pass_ctx
+from accelctl.cli.output import emit_data, emit_table, output_option
+from accelctl.errors import AccelctlError, ExitStatus
+
+REFRESH_TIMEOUT_S = 5.0
+_EXIT = {"SUCCEEDED": ExitStatus.OK, "FAILED": ExitStatus.JOB_FAILED, "CANCELLED": ExitStatus.JOB_CANCELLED}
+
+
+def say(message: str) -> None:
+    """One line for the user on stderr (never mixed into the job's output)."""
+    click.echo(f"accelctl: {message}", err=True)
+
+
+@click.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--pool", metavar="P", help="Run on this pool (default: the spec's, else the first that fits).")
+@click.option("--detach", "-d", is_flag=True, help="Submit and return; do not follow the logs.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved plan; submit nothing.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a spec field (repeatable), e.g. --set count=2 --set env.SEED=1.")
+@output_option
+@pass_ctx
+def submit(ctx: Context, spec_path: str, pool: str | None, detach: bool, dry_run: bool,
+           overrides: tuple[str, ...], fmt: str) -> None:
+    """Submit a job spec and follow its logs (Ctrl-C detaches; the job keeps running).
+
+    Exit status: 0 when the job succeeds, 3 when it fails, 4 when it is cancelled,
+    1 when the backend does not answer, 2 for a bad spec.
+    """
+    from accelctl.core.jobspec import load_jobspec, place
+
+    spec = load_jobspec(spec_path, overrides)
+    placement = place(spec, ctx.inventory, pool)
+    if dry_run:
+        _print_plan(spec, placement, fmt)
+        return
+    sys.exit(asyncio.run(_submit(spec, placement, detach)))
+
+
+async def _submit(spec: Any, placement: Any, detach: bool) -> int:
+    from accelctl.backends import backend_for
+    from accelctl.core.store import JobRecord, default_store, new_job_id
+
+    backend = await asyncio.to_thread(backend_for, placement.pool, progress=say)
+    job_id = new_job_id()
+    backend_id = await backend.submit(spec, placement, job_id)
+    store = default_store()
+    spec_data = {k: v for k, v in _plain(spec).items() if k != "path"}
+    store.add(JobRecord(job_id, spec.name, placement.pool.name, placement.pool.backend, backend_id,
+                        backend.address, {**spec_data, "path": spec.path}, "PENDING", time.time()))
+    say(f"submitted {spec.name} as job {job_id} on pool {placement.pool.name} ({backend_id})")
+    if detach:
+        say(f"follow with `accelctl logs -f {job_id}`; cancel with `accelctl cancel {job_id}`")
+        click.echo(job_id)
+        return ExitStatus.OK
+    return await _follow(store.get(job_id), backend)
+
+
+async def _follow(record: Any, backend: Any) -> int:
+    """Stream a job's logs to stdout until it ends; Ctrl-C detaches."""
+    from accelctl.core.store import default_store
+
+    out = sys.stdout
+    try:
+        async for batch in backend.logs(record.backend_id, follow=True, notice=say):
+            if batch:
+                out.write("".join(line.text + "\n" if line.complete else line.text for line in batch))
+                out.flush()
+        status = await backend.status(record.backend_id)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        say(f"detached; job {record.id} keeps running. Re-attach: `accelctl logs -f {record.id}`; "
+            f"cancel: `accelctl cancel {record.id}`")
+        return 130
+    default_store().update(record.id, status.state, exit_code=status.exit_code, message=status.message)
+    if status.state != "SUCCEEDED":
+        detail = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
+        say(f"job {record.id} {status.state.lower()}{detail}{': ' + status.message if status.message else ''}")
+    return _EXIT.get(status.state, ExitStatus.ERROR)
+
+
+def _print_plan(spec: Any, placement: Any, fmt: str) -> None:
+    from accelctl.backends.ray import ray_request
+
+    pool = placement.pool
+    plan = {"job": spec.name, "pool": pool.name, "backend": pool.backend, "where": pool.location,
+            "accelerator": placement.accelerator, "count": spec.count, "nodes": spec.nodes,
+            "resources": ray_request(spec, placement) if pool.backend in ("local", "ray") else {},
+            "entrypoint": spec.entrypoint, "workdir": str(spec.workdir_path) if spec.workdir else None,
+            "env": dict(spec.env), "rejected_pools": dict(placement.rejected)}
+    if fmt != "table":
+        emit_data(plan, fmt)
+        return
+    rows = [(k, ", ".join(f"{a}={b:g}" if isinstance(b, float) else f"{a}={b}" for a, b in v.items())
+             if isinstance(v, dict) else str(v)) for k, v in plan.items() if v not in (None, {}, "")]
+    emit_table(("PLAN", f"{spec.name} (dry run: nothing submitted)"), rows)
+
+
+@click.command()
+@click.argument("job")
+@click.option("-f", "--follow", is_flag=True, help="Keep following until the job ends.")
+@click.option("--tail", type=click.IntRange(min=0), metavar="N", help="Only the last N lines (then follow).")
+def logs(job: str, follow: bool, tail: int | None) -> None:
+    """Print a job's output (JOB: its id, a unique prefix, or its name)."""
+    from accelctl.core.store import default_store
+
+    record = default_store().get(job)
+    sys.exit(asyncio.run(_logs(record, follow, tail)))
+
+
+async def _logs(record: Any, follow: bool, tail: int | None) -> int:
+    backend = _backend_of(record)
+    since = 0
+    out = sys.stdout
+    if tail is not None or not follow:
+        lines = [line for batch in [b async for b in backend.logs(record.backend_id, follow=False, notice=say)]
+                 for line in batch]
+        shown = lines[-tail:] if tail else ([] if tail == 0 else lines)
+        out.write("".join(line.text + "\n" if line.complete else line.text for line in shown))
+        out.flush()
+        if not follow:
+            return ExitStatus.OK
+        since = lines[-1].offset if lines else 0
+        if lines and not lines[-1].complete:
+            since -= len(lines[-1].text)
+    if since:
+        return await _follow_from(record, backend, since)
+    return await _follow(record, backend)
+
+
+async def _follow_from(record: Any, backend: Any, since: int) -> int:
+    from accelctl.core.store import default_store
+
+    out = sys.stdout
+    try:
+        async for batch in backend.logs(record.backend_id, follow=True, since=since, notice=say):
+            out.write("".join(line.text + "\n" if line.complete else line.text for line in batch))
+            out.flush()
+        status = await backend.status(record.backend_id)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        return 130
+    default_store().update(record.id, status.state, exit_code=status.exit_code, message=status.message)
+    return _EXIT.get(status.state, ExitStatus.ERROR)
+
+
+@click.command(name="jobs")
+@click.option("--pool", metavar="P", help="Only jobs of this pool.")
+@click.option("--all", "show_all", is_flag=True, help="Include finished jobs.")
+@output_option
+def jobs_cmd(pool: str | None, show_all: bool, fmt: str) -> None:
+    """List jobs, refreshing live states from every backend at once."""
+    from accelctl.core.store import default_store
+
+    store = default_store()
+    records = store.list(pool=pool)
+    notes = asyncio.run(_refresh(store, [r for r in records if not r.terminal]))
+    records = store.list(pool=pool, include_done=show_all)
+    if fmt != "table":
+        emit_data([{"id": r.id, "name": r.name, "pool": r.pool, "backend": r.backend, "state": r.state,
+                    "submitted_at": _iso(r.submitted_at), "ended_at": _iso(r.ended_at), "exit_code": r.exit_code,
+                    "note": notes.get(r.id, "")} for r in records], fmt)
+        return
+    rows = [(r.id, r.name, r.pool, r.state + (" (?)" if r.id in notes else ""), _iso(r.submitted_at) or "-",
+             _age(r), "-" if r.exit_code is None else str(r.exit_code)) for r in records]
+    emit_table(("ID", "NAME", "POOL", "STATE", "SUBMITTED", "DURATION", "EXIT"), rows)
+    for job_id, note in notes.items():
+        say(f"{job_id}: {note}")
+
+
+async def _refresh(store: Any, records: list[Any]) -> dict[str, str]:
+    """Ask each job's backend for its state, all at once, each with a timeout.
+    An unreachable pool leaves its jobs' last known state and a note."""
+    notes: dict[str, str] = {}
+
+    async def one(record: Any) -> None:
+        try:
+            status = await asyncio.wait_for(_backend_of(record).status(record.backend_id), REFRESH_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            notes[record.id] = f"pool {record.pool} did not answer within {REFRESH_TIMEOUT_S:g} s"
+            return
+        except AccelctlError as e:
+            notes[record.id] = e.message
+            return
+        if status.state != record.state:
+            store.update(record.id, status.state, exit_code=status.exit_code, message=status.message)
+
+    await asyncio.gather(*(one(r) for r in records))
+    return notes
+
+
+@click.command()
+@click.argument("job")
+def cancel(job: str) -> None:
+    """Cancel a job (JOB: its id, a unique prefix, or its name)."""
+    from accelctl.core.store import default_store
+
+    store = default_store()
+    record = store.get(job)
+    if record.terminal:
+        say(f"job {record.id} already {record.state.lower()}")
+        return
+    backend = _backend_of(record)
+    stopped = asyncio.run(backend.cancel(record.backend_id))
+    store.update(record.id, "CANCELLED")
+    say(f"job {record.id} cancelled" if stopped else f"job {record.id} was not running")
+
+
+def _backend_of(record: Any) -> Any:
+    """The backend a stored job was submitted to, reached at its recorded address."""
+    from accelctl.backends.ray import RayBackend
+
+    if record.backend in ("local", "ray"):
+        return RayBackend(record.address, pool_name=record.pool)
+    raise AccelctlError(f"job {record.id}: the {record.backend} backend is not available yet")
+
+
+@click.group()
+def local() -> None:
+    """The embedded pool: a Ray head on 127.0.0.1, started on demand."""
+
+
+@local.command(name="status")
+def local_status() -> None:
+    """Is the local pool running, and where."""
+    from accelctl.backends.local import LocalRay
+
+    state = LocalRay().status()
+    if state is None:
+        click.echo("local pool: stopped (the first job that needs it starts it)")
+        return
+    click.echo(f"local pool: running at {state['address']} (Ray {state['ray_version']}; "
+               f"session files in {state['temp_dir']})")
+
+
+@local.command(name="start")
+def local_start() -> None:
+    """Start the local pool now (jobs start it on demand anyway)."""
+    from accelctl.backends.local import LocalRay
+
+    click.echo(LocalRay().ensure_started(say))
+
+
+@local.command(name="stop")
+def local_stop() -> None:
+    """Stop the local pool and every process it started."""
+    from accelctl.backends.local import LocalRay
+
+    click.echo("local pool: stopped" if LocalRay().stop() else "local pool: was not running")
+
+
+def _plain(spec: Any) -> dict[str, Any]:
+    from accelctl.cli.output import to_plain
+
+    return to_plain(spec)
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts))
+
+
+def _age(record: Any) -> str:
+    seconds = int((record.ended_at or time.time()) - record.submitted_at)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
