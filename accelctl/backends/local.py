@@ -2,6 +2,10 @@
 
 Every port is a free one picked at start, so it never collides with another Ray on
 the machine; usage stats are off; Ray's session files live in accelctl's cache dir.
+The Jobs API (dashboard) listens on 127.0.0.1 only. Ray's internal ports (GCS,
+raylet) follow Ray's own rule: it swaps a loopback node address for the machine's
+address (`resolve_ip_for_localhost` in ray/_private/services.py), so those listen
+beyond loopback.
 The address is kept in the state dir so later commands find the running head.
 """
 
@@ -75,7 +79,7 @@ class LocalRay:
                                 f"see {self.temp_dir}/session_latest/logs")
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps({"address": address, "temp_dir": str(self.temp_dir),
-                                               "started_at": time.time()}))
+                                               "gcs_port": ports[0], "started_at": time.time()}))
         while _api_version(address) is None or not _agent_ready(address):
             if time.monotonic() - started > START_TIMEOUT_S:
                 raise AccelctlError(f"the local Ray pool started but its Jobs API at {address} does not answer",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import shlex
 import urllib.error
 import urllib.request
@@ -30,7 +31,8 @@ TPU_POD_TYPES = {"google-tpu-v4": ("v4", 2), "google-tpu-v5p": ("v5p", 2), "goog
                  "google-tpu-v6e-trillium": ("v6e", 1)}
 _STATES = {"PENDING": "PENDING", "RUNNING": "RUNNING", "SUCCEEDED": "SUCCEEDED", "FAILED": "FAILED",
            "STOPPED": "CANCELLED"}
-_PREAMBLE_END = "Running entrypoint for job "
+# A log record of Ray's job supervisor, as it writes them into the job's log.
+_SUPERVISOR_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\t[A-Z]+ job_manager\.py:\d+ -- ")
 RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 5)
 
 
@@ -95,8 +97,9 @@ class RayBackend:
 
     def _upload(self, workdir: Any) -> str:
         """Package and upload a working dir the way Ray's SDK does; returns its gcs:// URI."""
-        logging.getLogger("ray").setLevel(logging.WARNING)
         from ray.job_submission import JobSubmissionClient
+
+        logging.getLogger("ray").setLevel(logging.WARNING)  # Ray configures its logger on import
 
         try:
             client = JobSubmissionClient(self.address)
@@ -124,7 +127,9 @@ class RayBackend:
     async def status(self, backend_id: str) -> JobStatus:
         info = await self._request("GET", f"/api/jobs/{backend_id}")
         state = _STATES.get(str(info.get("status")), "UNKNOWN")
-        return JobStatus(state, info.get("driver_exit_code"), info.get("message") or "")
+        # Ray appends the log's last 20,000 characters to a failure message: keep its first clause.
+        message = (info.get("message") or "").split("\n", 1)[0].split(", last available logs", 1)[0]
+        return JobStatus(state, info.get("driver_exit_code"), message)
 
     async def cancel(self, backend_id: str) -> bool:
         return bool((await self._request("POST", f"/api/jobs/{backend_id}/stop")).get("stopped"))
@@ -137,7 +142,7 @@ class RayBackend:
         splitter = LineSplitter(start=since)
         splitter.restart(0)
         info = await self._request("GET", f"/api/jobs/{backend_id}")
-        preamble = PreambleFilter(notice, str(info.get("entrypoint") or "").count("\n"))
+        preamble = PreambleFilter(notice, backend_id, str(info.get("entrypoint") or ""))
         if not follow:
             for batch in _batches(splitter.feed(await self._full_log(backend_id)) + splitter.flush()):
                 yield preamble.filter(batch)
@@ -188,25 +193,34 @@ class RayBackend:
 
 
 class PreambleFilter:
-    """Ray writes its own lines before the job's ("Runtime env is setting up",
-    "Running entrypoint for job ..."): send those to `notice`, keep the job's output exact."""
+    """Keep Ray's own lines out of the job's output.
 
-    def __init__(self, notice: Notice | None, entrypoint_newlines: int = 0) -> None:
+    Ray's job supervisor writes into the job's log: its log records ("Runtime env is
+    setting up") and one "Running entrypoint for job ID: ENTRYPOINT" echo, which can
+    land after the job's first lines when the job is quick. Records go to `notice`;
+    the echo (as many lines as the entrypoint has) is dropped wherever it appears.
+    """
+
+    def __init__(self, notice: Notice | None, backend_id: str, entrypoint: str) -> None:
         self.notice = notice
-        self.in_preamble = True
-        self.echo_left = entrypoint_newlines  # Ray echoes a multi-line entrypoint whole
+        self.echo = f"Running entrypoint for job {backend_id}: {entrypoint}".split("\n")
+        self.echo_left = -1  # -1: echo not met yet; else lines of it still to drop
 
     def filter(self, lines: list[LogLine]) -> list[LogLine]:
-        for i, line in enumerate(lines):
-            if not self.in_preamble and not self.echo_left:
-                return lines[i:]
-            if not self.in_preamble:
+        if self.echo_left == 0:
+            return lines
+        kept = []
+        for line in lines:
+            if self.echo_left > 0:
                 self.echo_left -= 1
-            elif line.text.startswith(_PREAMBLE_END):
-                self.in_preamble = False
-            elif self.notice and line.text:
-                self.notice(f"ray: {line.text}")
-        return []
+            elif self.echo_left < 0 and line.text == self.echo[0]:
+                self.echo_left = len(self.echo) - 1
+            elif self.echo_left < 0 and _SUPERVISOR_RECORD.match(line.text):
+                if self.notice:
+                    self.notice(f"ray: {line.text.split(' -- ', 1)[-1]}")
+            else:
+                kept.append(line)
+        return kept
 
 
 def ray_request(spec: JobSpec, placement: Placement) -> dict[str, float]:

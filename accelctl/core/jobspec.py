@@ -112,25 +112,32 @@ class JobSpec:
 def load_jobspec(path: str | os.PathLike[str], overrides: list[str] | tuple[str, ...] = ()) -> JobSpec:
     """Load and validate a job spec; ProblemsFound lists every problem."""
     from accelctl.core import validation
-    from accelctl.core.yaml_source import load_yaml_file
+    from accelctl.core.yaml_source import format_loc, load_yaml_file
 
     doc = load_yaml_file(path)
     if not isinstance(doc.data, dict):
         raise ProblemsFound([doc.problem((), "expected a mapping with name, command, accelerator, ...")])
     data = dict(doc.data)
     problems = []
+    overridden = set()
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InvalidInput(f'--set "{item}": expected KEY=VALUE', "e.g. --set count=2")
         try:
             _set(data, key.split("."), _scalar(value))
+            overridden.add(key.split(".")[0])
         except ValueError as e:
             problems.append(Problem("--set", 0, 0, key, str(e)))
     if "path" in data:
         problems.append(doc.problem(("path",), "unknown field", key=True))
     data["path"] = os.fspath(path)
-    spec = validation.validate_record(JobSpec, data, doc, problems)
+    spec, findings = validation.check_record(JobSpec, data)
+    for loc, message, key in findings:
+        if loc and loc[0] in overridden:
+            problems.append(Problem("--set", 0, 0, format_loc(loc), message))
+        else:
+            problems.append(doc.problem(loc, message, key=key))
     if problems:
         raise ProblemsFound(problems)
     workdir = spec.workdir_path

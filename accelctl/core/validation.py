@@ -20,7 +20,6 @@ from accelctl.core.problems import Problem, did_you_mean
 
 if TYPE_CHECKING:
     from accelctl.core.inventory import _Entry, _Merger
-    from accelctl.core.yaml_source import Document, Loc
 
 # Nested record types, by the field that holds them: for "did you mean" on unknown keys.
 _NESTED: dict[str, type] = {"tflops": Tflops, "sources": Source, "kubernetes": KubernetesInfo,
@@ -44,13 +43,6 @@ def check_record(cls: type, data: dict[str, Any]) -> tuple[Any, list[Finding]]:
     except ValidationError as e:
         errors = e.errors(include_url=False)
         return None, [_finding(cls, err) for err in errors if not _caused_by_inner(err, errors)]
-
-
-def validate_record(cls: type, data: dict[str, Any], doc: Document, problems: list[Problem]) -> Any:
-    """Validate a record that is a whole document (a job spec); problems are appended."""
-    value, findings = check_record(cls, data)
-    problems.extend(doc.problem(loc, message, key=key) for loc, message, key in findings)
-    return value
 
 
 def validate_entries(merger: _Merger, section: str) -> list[tuple[Any, _Entry]]:

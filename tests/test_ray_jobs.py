@@ -1,0 +1,123 @@
+"""Jobs on a real Ray cluster, through the real `accelctl` CLI in fresh processes."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, RayCluster, run_accelctl
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def spec(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"name: {name}\n{body}")
+    return path
+
+
+def test_local_pool_is_reused(ray_env: RayCluster) -> None:
+    r = run_accelctl("local", "status")
+    assert r.returncode == 0 and f"running at {ray_env.address}" in r.stdout
+
+
+def test_hello_streams_every_line_and_exits_0(ray_env: RayCluster) -> None:
+    r = run_accelctl("submit", str(REPO / "jobs" / "hello.yaml"))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("host: ") and lines[1].startswith("python: ")
+    assert lines[2].startswith("accelerators: ")
+    assert lines[3:] == [f"count {i}" for i in range(1, 6)]
+    assert "submitted hello as job" in r.stderr
+
+
+def test_100k_lines_arrive_complete_and_in_order(ray_env: RayCluster, tmp_path: Path) -> None:
+    script = tmp_path / "work"
+    script.mkdir()
+    (script / "emit.py").write_text(
+        "import sys\n"
+        "for i in range(100000):\n    print(f'line {i:06d}')\n"
+        "print('progress 10%\\rprogress 100%')\n"
+        "print('x' * 1_200_000)\n"
+        "sys.stdout.write('no newline at the end')\n")
+    path = spec(tmp_path, "many-lines", f"workdir: {script}\ncommand: python3 emit.py\n")
+    r = run_accelctl("submit", str(path))
+    assert r.returncode == 0, r.stderr
+    # Ray's log API serves a "\r" as a line break (it reads the log with newline
+    # translation); nothing is lost or repeated either way.
+    expected = "".join(f"line {i:06d}\n" for i in range(100000)) + "progress 10%\nprogress 100%\n" \
+        + "x" * 1_200_000 + "\nno newline at the end"
+    assert r.stdout == expected
+    job_id = r.stderr.split("as job ")[1].split()[0]
+    again = run_accelctl("logs", job_id)
+    assert again.returncode == 0 and again.stdout == expected
+    tail = run_accelctl("logs", job_id, "--tail", "3")
+    assert tail.stdout == "progress 100%\n" + "x" * 1_200_000 + "\nno newline at the end"
+
+
+def test_failing_job_exits_3(ray_env: RayCluster, tmp_path: Path) -> None:
+    path = spec(tmp_path, "fails", "command: python3 -c \"print('about to fail'); raise SystemExit(7)\"\n")
+    r = run_accelctl("submit", str(path))
+    assert r.returncode == 3
+    assert r.stdout == "about to fail\n"
+    assert "failed" in r.stderr.splitlines()[-1]
+
+
+def test_detach_reattach_cancel_and_listing(ray_env: RayCluster, tmp_path: Path) -> None:
+    slow = spec(tmp_path, "slow", 'command: [python3, -u, -c, "import time\\nfor i in range(600):'
+                '\\n    print(i); time.sleep(0.5)"]\n')
+    r = run_accelctl("submit", "--detach", str(slow))
+    assert r.returncode == 0, r.stderr
+    job_id = r.stdout.strip()
+    assert len(job_id) == 8 and "accelctl logs -f" in r.stderr
+    deadline = time.monotonic() + 120
+    while run_accelctl("logs", job_id[:5]).stdout.count("\n") < 3 and time.monotonic() < deadline:
+        time.sleep(1)
+    partial = run_accelctl("logs", job_id[:5]).stdout.splitlines()
+    assert partial[:3] == ["0", "1", "2"]
+    listing = run_accelctl("jobs", "-o", "json")
+    mine = [j for j in json.loads(listing.stdout) if j["id"] == job_id]
+    assert mine and mine[0]["state"] == "RUNNING" and mine[0]["pool"] == "local"
+    assert run_accelctl("cancel", job_id).returncode == 0
+    follow = run_accelctl("logs", "-f", job_id)
+    assert follow.returncode == 4
+    assert follow.stdout.splitlines()[:3] == ["0", "1", "2"]
+    after = {j["id"]: j for j in json.loads(run_accelctl("jobs", "--all", "-o", "json").stdout)}
+    assert after[job_id]["state"] == "CANCELLED" and after[job_id]["ended_at"]
+    assert {"id", "name", "pool", "backend", "state", "submitted_at", "ended_at"} <= set(after[job_id])
+
+
+def test_tpu_spec_lands_on_the_tpu_host(ray_env: RayCluster, tmp_path: Path) -> None:
+    for nodes in (1, 4):
+        path = spec(tmp_path, f"tpu-{nodes}", f"accelerator: v5e\ncount: 4\nnodes: {nodes}\n"
+                    "command: echo on-tpu\n")
+        plan = json.loads(run_accelctl("submit", "--dry-run", "-o", "json", str(path)).stdout)
+        assert plan["pool"] == "tpu-test" and plan["resources"]["TPU"] == 4
+        assert ("TPU-v5litepod-16-head" in plan["resources"]) == (nodes == 4)
+        r = run_accelctl("submit", str(path))
+        assert r.returncode == 0 and r.stdout == "on-tpu\n", r.stderr
+        job_id = r.stderr.split("as job ")[1].split()[0]
+        info = json.load(urllib.request.urlopen(f"{ray_env.address}/api/jobs/accelctl-{job_id}"))
+        assert info["driver_node_id"] == ray_env.tpu_node_id
+
+
+def test_gpu_spec_is_refused_where_no_node_has_gpus(ray_env: RayCluster, tmp_path: Path) -> None:
+    path = spec(tmp_path, "gpu", "accelerator: L4\ncommand: nvidia-smi\n")
+    r = run_accelctl("submit", str(path))
+    assert r.returncode == 2
+    assert len(r.stderr.splitlines()) == 1 and "has GPU=1" in r.stderr and "TPU" in r.stderr
+    listing = json.loads(run_accelctl("jobs", "--all", "-o", "json").stdout)
+    assert not [j for j in listing if j["name"] == "gpu"]
+
+
+def test_unreachable_ray_exits_1_and_stores_nothing(ray_env: RayCluster, tmp_path: Path) -> None:
+    path = spec(tmp_path, "nowhere", "pool: dead-ray\ncommand: echo hi\n")
+    r = run_accelctl("submit", str(path))
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "does not answer" in r.stderr and "Traceback" not in r.stderr
+    listing = json.loads(run_accelctl("jobs", "--all", "-o", "json").stdout)
+    assert not [j for j in listing if j["name"] == "nowhere"]
