@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+from accelctl.backends.base import LogBatch
+from accelctl.backends.ray import PreambleFilter
 from accelctl.backends.streams import LineSplitter
 
 TEXT = "".join(f"line {i}\n" for i in range(2000)) + "progress 10%\rprogress 100%\n" + "x" * 1_500_000 + "\nend"
@@ -18,56 +20,53 @@ def chunks(text: str, rng: random.Random) -> list[str]:
     return out
 
 
-def collect(splitter: LineSplitter, pieces: list[str]) -> list[str]:
-    return [line.text for piece in pieces for line in splitter.feed(piece)]
+def collect(splitter: LineSplitter, pieces: list[str]) -> str:
+    return "".join(b.text for b in map(splitter.feed, pieces) if b)
 
 
-def test_any_chunking_gives_the_same_lines() -> None:
-    expected = TEXT.split("\n")
+def test_any_chunking_gives_the_same_text() -> None:
     for seed in range(5):
         splitter = LineSplitter()
-        lines = collect(splitter, chunks(TEXT, random.Random(seed))) + [l.text for l in splitter.flush()]
-        assert lines == expected
-    assert "progress 10%\rprogress 100%" in expected and len(max(expected, key=len)) == 1_500_000
+        text = collect(splitter, chunks(TEXT, random.Random(seed)))
+        last = splitter.flush()
+        assert text + last.text == TEXT and last.partial and last.end == len(TEXT)
+    assert "progress 10%\rprogress 100%" in TEXT.split("\n")
 
 
 def test_replaying_reconnects_never_repeat_or_skip() -> None:
     rng = random.Random(42)
     splitter = LineSplitter()
-    lines: list[str] = []
+    text = ""
     cut = 0
     while cut < len(TEXT):
         cut = min(len(TEXT), cut + rng.randint(1, 400_000))
         # each connection replays from the start of the log up to what exists so far
-        lines += collect(splitter, chunks(TEXT[:cut], rng))
+        text += collect(splitter, chunks(TEXT[:cut], rng))
         splitter.restart(0)
-    lines += [l.text for l in splitter.flush()]
-    assert lines == TEXT.split("\n")
+    text += splitter.flush().text
+    assert text == TEXT
 
 
 def test_offsets_resume_exactly() -> None:
     splitter = LineSplitter()
-    lines = splitter.feed("a\nbb\nccc\n")
-    assert [(l.text, l.offset) for l in lines] == [("a", 2), ("bb", 5), ("ccc", 9)]
-    resumed = LineSplitter(start=lines[1].offset)
+    first = splitter.feed("a\nbb\ncc")
+    assert first == LogBatch(["a", "bb"], 5)
+    resumed = LineSplitter(start=first.end)
     resumed.restart(0)
-    assert [l.text for l in resumed.feed("a\nbb\nccc\ndddd\n")] == ["ccc", "dddd"]
+    assert resumed.feed("a\nbb\nccc\ndddd\n") == LogBatch(["ccc", "dddd"], 14)
     tail = LineSplitter()
-    assert tail.feed("no newline") == [] and [(l.text, l.complete) for l in tail.flush()] == [("no newline", False)]
+    assert tail.feed("no newline") is None and tail.flush() == LogBatch(["no newline"], 10, partial=True)
 
 
 def test_ray_supervisor_lines_are_kept_out_wherever_they_land() -> None:
-    from accelctl.backends.base import LogLine
-    from accelctl.backends.ray import PreambleFilter
-
     notices: list[str] = []
     entrypoint = "python3 -c 'print(1)\nprint(2)'"
     raw = ["2026-11-28 03:42:34,701\tINFO job_manager.py:581 -- Runtime env is setting up.",
            "out 1",  # a quick job can print before Ray's echo of the entrypoint
            "Running entrypoint for job j1: python3 -c 'print(1)", "print(2)'",
            "out 2", "Running entrypoint for job j1: python3 -c 'print(1)"]  # later: the job's own text
-    lines = [LogLine(t, i) for i, t in enumerate(raw)]
     f = PreambleFilter(notices.append, "j1", entrypoint)
-    kept = f.filter(lines[:3]) + f.filter(lines[3:])
-    assert [l.text for l in kept] == ["out 1", "out 2", raw[-1]]
+    first, second = f.filter(LogBatch(raw[:3], 10)), f.filter(LogBatch(raw[3:], 20))
+    assert first == LogBatch(["out 1"], 10) and second == LogBatch(["out 2", raw[-1]], 20)
     assert notices == ["ray: Runtime env is setting up."]
+    assert f.filter(LogBatch([raw[0]], 30)) == LogBatch([raw[0]], 30)  # after the echo, nothing is touched

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, Protocol
+from typing import AsyncIterator, Callable, NamedTuple, Protocol
 
 from accelctl.core.jobspec import JobSpec, Placement
 
 
-@dataclass(frozen=True)
-class LogLine:
-    """One line of a job's output (without its newline) and where the next one starts.
+class LogBatch(NamedTuple):
+    """Consecutive lines of a job's output (without their newlines).
 
-    `offset` is the resume position: characters into the log for Ray and SSH.
-    `complete` is False for a last line that had no newline when the stream ended.
+    `end` is the resume position just after the batch: characters into the log for
+    Ray and SSH. `partial` is True when the last line had no newline as the stream
+    ended. Lines travel as plain strings: a million of them must stay cheap.
     """
 
-    text: str
-    offset: int
-    complete: bool = True
+    lines: list[str]
+    end: int
+    partial: bool = False
+
+    @property
+    def text(self) -> str:
+        """The batch as the job wrote it."""
+        joined = "\n".join(self.lines)
+        return joined if self.partial or not self.lines else joined + "\n"
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class Backend(Protocol):
         ...
 
     def logs(self, backend_id: str, *, follow: bool, since: int = 0,
-             notice: Notice | None = None) -> AsyncIterator[list[LogLine]]:
+             notice: Notice | None = None) -> AsyncIterator[LogBatch]:
         """The job's output in batches of lines, from offset `since`; with `follow`,
         until the job ends (reconnecting as needed, never repeating or skipping a line)."""
         ...

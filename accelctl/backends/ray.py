@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from typing import Any, AsyncIterator
 
-from accelctl.backends.base import JobStatus, LogLine, Notice
+from accelctl.backends.base import JobStatus, LogBatch, Notice
 from accelctl.backends.streams import LineSplitter
 from accelctl.core.jobspec import JobSpec, Placement
 from accelctl.errors import AccelctlError, InvalidInput
@@ -34,6 +34,7 @@ _STATES = {"PENDING": "PENDING", "RUNNING": "RUNNING", "SUCCEEDED": "SUCCEEDED",
 # A log record of Ray's job supervisor, as it writes them into the job's log.
 _SUPERVISOR_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\t[A-Z]+ job_manager\.py:\d+ -- ")
 RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 5)
+_SLICE = 256 * 1024  # characters of a fetched log split per batch
 
 
 class RayBackend:
@@ -138,14 +139,14 @@ class RayBackend:
         return (await self._request("GET", f"/api/jobs/{backend_id}/logs"))["logs"]
 
     async def logs(self, backend_id: str, *, follow: bool, since: int = 0,
-                   notice: Notice | None = None) -> AsyncIterator[list[LogLine]]:
+                   notice: Notice | None = None) -> AsyncIterator[LogBatch]:
         splitter = LineSplitter(start=since)
         splitter.restart(0)
         info = await self._request("GET", f"/api/jobs/{backend_id}")
         preamble = PreambleFilter(notice, backend_id, str(info.get("entrypoint") or ""))
-        if not follow:
-            for batch in _batches(splitter.feed(await self._full_log(backend_id)) + splitter.flush()):
-                yield preamble.filter(batch)
+        if not follow or _terminal((await self.status(backend_id)).state):
+            async for batch in self._replay(backend_id, splitter, preamble):
+                yield batch
             return
         attempt = 0
         while True:
@@ -153,20 +154,19 @@ class RayBackend:
             try:
                 async for chunk in self._tail(backend_id):
                     received = True
-                    lines = splitter.feed(chunk)
-                    if lines:
-                        yield preamble.filter(lines)
+                    batch = preamble.filter(splitter.feed(chunk))
+                    if batch:
+                        yield batch
             except (OSError, asyncio.TimeoutError, RuntimeError) as e:
                 if notice:
                     notice(f"log stream dropped ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
                            "reconnecting")
             status = await self.status(backend_id)
-            if status.state in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            if _terminal(status.state):
                 # The stream can close before its last chunk: the full log closes any gap.
                 splitter.restart(0)
-                lines = splitter.feed(await self._full_log(backend_id)) + splitter.flush()
-                for batch in _batches(lines):
-                    yield preamble.filter(batch)
+                async for batch in self._replay(backend_id, splitter, preamble):
+                    yield batch
                 return
             attempt = 0 if received else attempt + 1
             await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
@@ -174,6 +174,18 @@ class RayBackend:
                 notice(f"log stream closed while the job is {status.state.lower()}; resuming at offset "
                        f"{splitter.position}")
             splitter.restart(0)
+
+    async def _replay(self, backend_id: str, splitter: LineSplitter,
+                      preamble: PreambleFilter) -> AsyncIterator[LogBatch]:
+        """The whole log fetched at once, fed through in slices to keep batches small."""
+        text = await self._full_log(backend_id)
+        for start in range(0, len(text), _SLICE):
+            batch = preamble.filter(splitter.feed(text[start:start + _SLICE]))
+            if batch:
+                yield batch
+        batch = preamble.filter(splitter.flush())
+        if batch:
+            yield batch
 
     async def _tail(self, backend_id: str) -> AsyncIterator[str]:
         """One connection to Ray's log tail websocket (it replays from the start)."""
@@ -206,21 +218,23 @@ class PreambleFilter:
         self.echo = f"Running entrypoint for job {backend_id}: {entrypoint}".split("\n")
         self.echo_left = -1  # -1: echo not met yet; else lines of it still to drop
 
-    def filter(self, lines: list[LogLine]) -> list[LogLine]:
-        if self.echo_left == 0:
-            return lines
+    def filter(self, batch: LogBatch | None) -> LogBatch | None:
+        """The batch without Ray's lines; None when nothing of the job's is left."""
+        if batch is None or self.echo_left == 0:
+            return batch
         kept = []
-        for line in lines:
+        for line in batch.lines:
             if self.echo_left > 0:
                 self.echo_left -= 1
-            elif self.echo_left < 0 and line.text == self.echo[0]:
+            elif self.echo_left < 0 and line == self.echo[0]:
                 self.echo_left = len(self.echo) - 1
-            elif self.echo_left < 0 and _SUPERVISOR_RECORD.match(line.text):
+            elif self.echo_left < 0 and _SUPERVISOR_RECORD.match(line):
                 if self.notice:
-                    self.notice(f"ray: {line.text.split(' -- ', 1)[-1]}")
+                    self.notice(f"ray: {line.split(' -- ', 1)[-1]}")
             else:
                 kept.append(line)
-        return kept
+        # Dropped lines came before the kept ones' end, so the batch's end still holds.
+        return batch._replace(lines=kept) if kept else None
 
 
 def ray_request(spec: JobSpec, placement: Placement) -> dict[str, float]:
@@ -251,7 +265,7 @@ def ray_request(spec: JobSpec, placement: Placement) -> dict[str, float]:
     return request
 
 
-def _batches(lines: list[LogLine], size: int = 10_000) -> list[list[LogLine]]:
-    return [lines[i:i + size] for i in range(0, len(lines), size)] or [[]]
+def _terminal(state: str) -> bool:
+    return state in ("SUCCEEDED", "FAILED", "CANCELLED")
 
 

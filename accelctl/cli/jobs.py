@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections import deque
 from typing import Any
 
 import click
@@ -70,16 +71,13 @@ async def _submit(spec: Any, placement: Any, detach: bool) -> int:
     return await _follow(store.get(job_id), backend)
 
 
-async def _follow(record: Any, backend: Any) -> int:
-    """Stream a job's logs to stdout until it ends; Ctrl-C detaches."""
+async def _follow(record: Any, backend: Any, since: int = 0) -> int:
+    """Stream a job's logs to stdout from offset `since` until it ends; Ctrl-C detaches."""
     from accelctl.core.store import default_store
 
-    out = sys.stdout
     try:
-        async for batch in backend.logs(record.backend_id, follow=True, notice=say):
-            if batch:
-                out.write("".join(line.text + "\n" if line.complete else line.text for line in batch))
-                out.flush()
+        async for batch in backend.logs(record.backend_id, follow=True, since=since, notice=say):
+            _write(batch)
         status = await backend.status(record.backend_id)
     except (KeyboardInterrupt, asyncio.CancelledError):
         say(f"detached; job {record.id} keeps running. Re-attach: `accelctl logs -f {record.id}`; "
@@ -90,6 +88,12 @@ async def _follow(record: Any, backend: Any) -> int:
         detail = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
         say(f"job {record.id} {status.state.lower()}{detail}{': ' + status.message if status.message else ''}")
     return _EXIT.get(status.state, ExitStatus.ERROR)
+
+
+def _write(batch: Any) -> None:
+    """The job's lines to stdout, exactly (a last line without newline stays without)."""
+    sys.stdout.write(batch.text)
+    sys.stdout.flush()
 
 
 def _print_plan(spec: Any, placement: Any, fmt: str) -> None:
@@ -122,38 +126,27 @@ def logs(job: str, follow: bool, tail: int | None) -> None:
 
 
 async def _logs(record: Any, follow: bool, tail: int | None) -> int:
+    from accelctl.backends.base import LogBatch
+
     backend = _backend_of(record)
-    since = 0
-    out = sys.stdout
-    if tail is not None or not follow:
-        lines = [line for batch in [b async for b in backend.logs(record.backend_id, follow=False, notice=say)]
-                 for line in batch]
-        shown = lines[-tail:] if tail else ([] if tail == 0 else lines)
-        out.write("".join(line.text + "\n" if line.complete else line.text for line in shown))
-        out.flush()
-        if not follow:
-            return ExitStatus.OK
-        since = lines[-1].offset if lines else 0
-        if lines and not lines[-1].complete:
-            since -= len(lines[-1].text)
-    if since:
-        return await _follow_from(record, backend, since)
-    return await _follow(record, backend)
-
-
-async def _follow_from(record: Any, backend: Any, since: int) -> int:
-    from accelctl.core.store import default_store
-
-    out = sys.stdout
-    try:
-        async for batch in backend.logs(record.backend_id, follow=True, since=since, notice=say):
-            out.write("".join(line.text + "\n" if line.complete else line.text for line in batch))
-            out.flush()
-        status = await backend.status(record.backend_id)
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        return 130
-    default_store().update(record.id, status.state, exit_code=status.exit_code, message=status.message)
-    return _EXIT.get(status.state, ExitStatus.ERROR)
+    if tail is None:
+        if follow:
+            return await _follow(record, backend)
+        async for batch in backend.logs(record.backend_id, follow=False):
+            _write(batch)
+        return ExitStatus.OK
+    last: deque[str] = deque(maxlen=tail)
+    final = None
+    async for batch in backend.logs(record.backend_id, follow=False):
+        last.extend(batch.lines)
+        final = batch
+    if last:
+        _write(LogBatch(list(last), 0, partial=bool(final and final.partial)))
+    if not follow:
+        return ExitStatus.OK
+    # Resume right after what was read, or at the start of an unfinished last line.
+    since = final.end - (len(final.lines[-1]) if final.partial else 0) if final else 0
+    return await _follow(record, backend, since)
 
 
 @click.command(name="jobs")
