@@ -121,3 +121,27 @@ def test_unreachable_ray_exits_1_and_stores_nothing(ray_env: RayCluster, tmp_pat
     assert r.stderr.count("\n") == 1 and "does not answer" in r.stderr and "Traceback" not in r.stderr
     listing = json.loads(run_accelctl("jobs", "--all", "-o", "json").stdout)
     assert not [j for j in listing if j["name"] == "nowhere"]
+
+
+def test_ctrl_c_detaches_and_the_job_keeps_running(ray_env: RayCluster, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    slow = spec(tmp_path, "interrupted", 'command: [python3, -u, -c, "import time\\nfor i in range(600):'
+                '\\n    print(i); time.sleep(0.5)"]\n')
+    proc = subprocess.Popen([sys.executable, "-m", "accelctl", "submit", str(slow)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == "2":
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    job_id = err.split("as job ")[1].split()[0]
+    assert f"accelctl logs -f {job_id}" in err and f"accelctl cancel {job_id}" in err
+    listing = {j["id"]: j for j in json.loads(run_accelctl("jobs", "-o", "json").stdout)}
+    assert listing[job_id]["state"] == "RUNNING"
+    assert run_accelctl("cancel", job_id).returncode == 0
