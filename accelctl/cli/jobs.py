@@ -57,6 +57,8 @@ async def _submit(spec: Any, placement: Any, detach: bool) -> int:
     from accelctl.core.store import JobRecord, default_store, new_job_id
 
     backend = await asyncio.to_thread(backend_for, placement.pool, progress=say)
+    if spec.retries:
+        say(f"retries: {spec.retries} is recorded, but the {placement.pool.backend} backend does not retry yet")
     job_id = new_job_id()
     backend_id = await backend.submit(spec, placement, job_id)
     store = default_store()
