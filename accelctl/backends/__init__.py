@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from accelctl.backends.base import Backend
     from accelctl.core.models import Pool
+    from accelctl.core.store import JobRecord, JobStore
+
+REFRESH_TIMEOUT_S = 5.0
 
 
 def backend_for(pool: Pool, *, progress: Callable[[str], None] | None = None) -> Backend:
@@ -29,3 +33,69 @@ def backend_for(pool: Pool, *, progress: Callable[[str], None] | None = None) ->
         return RayBackend(address, pool_name=pool.name)
     raise InvalidInput(f'pool "{pool.name}": the {pool.backend} backend is not available yet',
                        "use a local or ray pool")
+
+
+def backend_of(record: JobRecord) -> Backend:
+    """The backend a stored job was submitted to, reached at its recorded address."""
+    from accelctl.errors import AccelctlError
+
+    if record.backend in ("local", "ray"):
+        from accelctl.backends.ray import RayBackend
+
+        return RayBackend(record.address, pool_name=record.pool)
+    raise AccelctlError(f"job {record.id}: the {record.backend} backend is not available yet")
+
+
+async def refresh_states(store: JobStore, records: list[JobRecord],
+                         timeout: float = REFRESH_TIMEOUT_S) -> dict[str, str]:
+    """Ask each job's backend for its state, all at once, each within `timeout`.
+
+    New states go to the store. An unreachable pool keeps its jobs' last known state;
+    the returned notes (by job id) say why.
+    """
+    from accelctl.errors import AccelctlError
+
+    notes: dict[str, str] = {}
+
+    async def one(record: JobRecord) -> None:
+        try:
+            status = await asyncio.wait_for(backend_of(record).status(record.backend_id), timeout)
+        except asyncio.TimeoutError:
+            notes[record.id] = f"pool {record.pool} did not answer within {timeout:g} s"
+            return
+        except AccelctlError as e:
+            notes[record.id] = e.message
+            return
+        if status.state != record.state:
+            await asyncio.to_thread(store.update, record.id, status.state, exit_code=status.exit_code,
+                                    message=status.message)
+
+    await asyncio.gather(*(one(r) for r in records))
+    return notes
+
+
+async def probe_pool(pool: Pool, timeout: float = REFRESH_TIMEOUT_S) -> tuple[bool, str]:
+    """Whether a pool answers, and a few words on it; never raises, never blocks the loop."""
+    import json
+    import os
+    import urllib.request
+
+    if pool.backend == "local":
+        from accelctl.backends.local import LocalRay
+
+        state = await asyncio.to_thread(LocalRay().status)
+        return (True, f"running at {state['address']}") if state else (True, "stopped; starts on demand")
+    if pool.backend == "ray":
+        address = pool.address or os.environ.get("RAY_ADDRESS", "")
+        if not address:
+            return False, "no address (set `address:` or RAY_ADDRESS)"
+
+        def version() -> str:
+            with urllib.request.urlopen(f"{address.rstrip('/')}/api/version", timeout=timeout) as response:
+                return json.load(response).get("ray_version", "?")
+
+        try:
+            return True, f"Ray {await asyncio.to_thread(version)} at {address}"
+        except (OSError, ValueError) as e:
+            return False, f"{address}: {getattr(e, 'reason', e)}"
+    return False, f"the {pool.backend} backend is not available yet"

@@ -17,7 +17,6 @@ from accelctl.cli.context import Context, pass_ctx
 from accelctl.cli.output import emit_data, emit_table, output_option
 from accelctl.errors import AccelctlError, ExitStatus
 
-REFRESH_TIMEOUT_S = 5.0
 _EXIT = {"SUCCEEDED": ExitStatus.OK, "FAILED": ExitStatus.JOB_FAILED, "CANCELLED": ExitStatus.JOB_CANCELLED}
 
 
@@ -128,9 +127,10 @@ def logs(job: str, follow: bool, tail: int | None) -> None:
 
 
 async def _logs(record: Any, follow: bool, tail: int | None) -> int:
+    from accelctl.backends import backend_of
     from accelctl.backends.base import LogBatch
 
-    backend = _backend_of(record)
+    backend = backend_of(record)
     if tail is None:
         if follow:
             return await _follow(record, backend)
@@ -161,7 +161,9 @@ def jobs_cmd(pool: str | None, show_all: bool, fmt: str) -> None:
 
     store = default_store()
     records = store.list(pool=pool)
-    notes = asyncio.run(_refresh(store, [r for r in records if not r.terminal]))
+    from accelctl.backends import refresh_states
+
+    notes = asyncio.run(refresh_states(store, [r for r in records if not r.terminal]))
     records = store.list(pool=pool, include_done=show_all)
     if fmt != "table":
         emit_data([{"id": r.id, "name": r.name, "pool": r.pool, "backend": r.backend, "state": r.state,
@@ -175,27 +177,6 @@ def jobs_cmd(pool: str | None, show_all: bool, fmt: str) -> None:
         say(f"{job_id}: {note}")
 
 
-async def _refresh(store: Any, records: list[Any]) -> dict[str, str]:
-    """Ask each job's backend for its state, all at once, each with a timeout.
-    An unreachable pool leaves its jobs' last known state and a note."""
-    notes: dict[str, str] = {}
-
-    async def one(record: Any) -> None:
-        try:
-            status = await asyncio.wait_for(_backend_of(record).status(record.backend_id), REFRESH_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            notes[record.id] = f"pool {record.pool} did not answer within {REFRESH_TIMEOUT_S:g} s"
-            return
-        except AccelctlError as e:
-            notes[record.id] = e.message
-            return
-        if status.state != record.state:
-            store.update(record.id, status.state, exit_code=status.exit_code, message=status.message)
-
-    await asyncio.gather(*(one(r) for r in records))
-    return notes
-
-
 @click.command()
 @click.argument("job")
 def cancel(job: str) -> None:
@@ -207,19 +188,12 @@ def cancel(job: str) -> None:
     if record.terminal:
         say(f"job {record.id} already {record.state.lower()}")
         return
-    backend = _backend_of(record)
+    from accelctl.backends import backend_of
+
+    backend = backend_of(record)
     stopped = asyncio.run(backend.cancel(record.backend_id))
     store.update(record.id, "CANCELLED")
     say(f"job {record.id} cancelled" if stopped else f"job {record.id} was not running")
-
-
-def _backend_of(record: Any) -> Any:
-    """The backend a stored job was submitted to, reached at its recorded address."""
-    from accelctl.backends.ray import RayBackend
-
-    if record.backend in ("local", "ray"):
-        return RayBackend(record.address, pool_name=record.pool)
-    raise AccelctlError(f"job {record.id}: the {record.backend} backend is not available yet")
 
 
 @click.group()
