@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from accelctl.backends.base import Backend
+    from accelctl.core.jobspec import JobSpec, Placement
     from accelctl.core.models import Pool
     from accelctl.core.store import JobRecord, JobStore
 
@@ -99,3 +100,44 @@ async def probe_pool(pool: Pool, timeout: float = REFRESH_TIMEOUT_S) -> tuple[bo
         except (OSError, ValueError) as e:
             return False, f"{address}: {getattr(e, 'reason', e)}"
     return False, f"the {pool.backend} backend is not available yet"
+
+
+async def submit_job(spec: JobSpec, placement: Placement, store: JobStore,
+                     progress: Callable[[str], None] | None = None) -> tuple[JobRecord, Backend]:
+    """Start the pool if needed, submit, and record the job; the record and its backend.
+
+    Nothing is stored when the submission fails, so no job is left "running" that never ran.
+    """
+    import dataclasses
+    import time
+
+    from accelctl.core.store import JobRecord, new_job_id
+
+    backend = await asyncio.to_thread(backend_for, placement.pool, progress=progress)
+    job_id = new_job_id()
+    backend_id = await backend.submit(spec, placement, job_id)
+    record = JobRecord(job_id, spec.name, placement.pool.name, placement.pool.backend, backend_id,
+                       backend.address, _plain(dataclasses.asdict(spec)), "PENDING", time.time())
+    await asyncio.to_thread(store.add, record)
+    return record, backend
+
+
+def plan(spec: JobSpec, placement: Placement) -> dict[str, object]:
+    """What submitting would do, for --dry-run and the TUI's submit dialog."""
+    from accelctl.backends.ray import ray_request
+
+    pool = placement.pool
+    return {"job": spec.name, "pool": pool.name, "backend": pool.backend, "where": pool.location,
+            "accelerator": placement.accelerator, "count": spec.count, "nodes": spec.nodes,
+            "resources": ray_request(spec, placement) if pool.backend in ("local", "ray") else {},
+            "entrypoint": spec.entrypoint, "workdir": str(spec.workdir_path) if spec.workdir else None,
+            "env": dict(spec.env), "rejected_pools": dict(placement.rejected)}
+
+
+def _plain(value: object) -> object:
+    """Tuples to lists, recursively: the spec as JSON stores it."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -52,24 +52,18 @@ def submit(ctx: Context, spec_path: str, pool: str | None, detach: bool, dry_run
 
 
 async def _submit(spec: Any, placement: Any, detach: bool) -> int:
-    from accelctl.backends import backend_for
-    from accelctl.core.store import JobRecord, default_store, new_job_id
+    from accelctl.backends import submit_job
+    from accelctl.core.store import default_store
 
-    backend = await asyncio.to_thread(backend_for, placement.pool, progress=say)
     if spec.retries:
         say(f"retries: {spec.retries} is recorded, but the {placement.pool.backend} backend does not retry yet")
-    job_id = new_job_id()
-    backend_id = await backend.submit(spec, placement, job_id)
-    store = default_store()
-    spec_data = {k: v for k, v in _plain(spec).items() if k != "path"}
-    store.add(JobRecord(job_id, spec.name, placement.pool.name, placement.pool.backend, backend_id,
-                        backend.address, {**spec_data, "path": spec.path}, "PENDING", time.time()))
-    say(f"submitted {spec.name} as job {job_id} on pool {placement.pool.name} ({backend_id})")
+    record, backend = await submit_job(spec, placement, default_store(), progress=say)
+    say(f"submitted {spec.name} as job {record.id} on pool {placement.pool.name} ({record.backend_id})")
     if detach:
-        say(f"follow with `accelctl logs -f {job_id}`; cancel with `accelctl cancel {job_id}`")
-        click.echo(job_id)
+        say(f"follow with `accelctl logs -f {record.id}`; cancel with `accelctl cancel {record.id}`")
+        click.echo(record.id)
         return ExitStatus.OK
-    return await _follow(store.get(job_id), backend)
+    return await _follow(record, backend)
 
 
 async def _follow(record: Any, backend: Any, since: int = 0) -> int:
@@ -98,19 +92,14 @@ def _write(batch: Any) -> None:
 
 
 def _print_plan(spec: Any, placement: Any, fmt: str) -> None:
-    from accelctl.backends.ray import ray_request
+    from accelctl.backends import plan
 
-    pool = placement.pool
-    plan = {"job": spec.name, "pool": pool.name, "backend": pool.backend, "where": pool.location,
-            "accelerator": placement.accelerator, "count": spec.count, "nodes": spec.nodes,
-            "resources": ray_request(spec, placement) if pool.backend in ("local", "ray") else {},
-            "entrypoint": spec.entrypoint, "workdir": str(spec.workdir_path) if spec.workdir else None,
-            "env": dict(spec.env), "rejected_pools": dict(placement.rejected)}
+    steps = plan(spec, placement)
     if fmt != "table":
-        emit_data(plan, fmt)
+        emit_data(steps, fmt)
         return
     rows = [(k, ", ".join(f"{a}={b:g}" if isinstance(b, float) else f"{a}={b}" for a, b in v.items())
-             if isinstance(v, dict) else str(v)) for k, v in plan.items() if v not in (None, {}, "")]
+             if isinstance(v, dict) else str(v)) for k, v in steps.items() if v not in (None, {}, "")]
     emit_table(("PLAN", f"{spec.name} (dry run: nothing submitted)"), rows)
 
 
@@ -228,12 +217,6 @@ def local_stop() -> None:
     from accelctl.backends.local import LocalRay
 
     click.echo("local pool: stopped" if LocalRay().stop() else "local pool: was not running")
-
-
-def _plain(spec: Any) -> dict[str, Any]:
-    from accelctl.cli.output import to_plain
-
-    return to_plain(spec)
 
 
 def _iso(ts: float | None) -> str | None:

@@ -24,7 +24,8 @@ def cli(ctx: click.Context, inventory_path: str | None, traceback_flag: bool) ->
     """accelctl: know the chips, use them.
 
     A sourced catalog of AI accelerators (GPUs, TPUs, Trainium and more) with
-    the reading that explains them. Run a command with -h for its options.
+    the reading that explains them, and jobs on local and Ray pools. With no
+    command, opens the interactive TUI. Run a command with -h for its options.
 
     \b
     Exit codes: 0 ok, 1 runtime error, 2 invalid input or usage,
@@ -32,10 +33,14 @@ def cli(ctx: click.Context, inventory_path: str | None, traceback_flag: bool) ->
     """
     ctx.obj = Context(inventory_path)
     if ctx.invoked_subcommand is None:
-        # Until the TUI lands, the bare command browses the catalog.
-        from accelctl.cli.catalog import ls
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            from accelctl.tui.app import run_tui
 
-        ctx.invoke(ls)
+            run_tui(inventory_path)
+        else:  # no terminal to draw on: print the catalog instead
+            from accelctl.cli.catalog import ls
+
+            ctx.invoke(ls)
 
 
 def _register() -> None:

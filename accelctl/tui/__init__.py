@@ -1,0 +1,1 @@
+"""The Textual TUI. It consumes core/ and the backend interface, never the CLI."""

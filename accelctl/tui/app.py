@@ -1,0 +1,131 @@
+"""The accelctl TUI: catalog, compare, reading, pools and jobs in one keyboard-first app."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from accelctl.core.inventory import Inventory
+from accelctl.core.store import JobStore
+from accelctl.tui.screens.dialogs import HelpScreen, ProblemsScreen, confirm_cancel
+from accelctl.tui.screens.logs import LogScreen
+from accelctl.tui.screens.submit import SubmitScreen
+from accelctl.tui.views.accelerators import AcceleratorsView
+from accelctl.tui.views.compare import CompareView
+from accelctl.tui.views.jobs import JobsView
+from accelctl.tui.views.pools import PoolsView
+from accelctl.tui.views.reading import ReadingView
+
+TABS = (("accelerators", "Accelerators"), ("compare", "Compare"), ("reading", "Reading"), ("pools", "Pools"),
+        ("jobs", "Jobs"))
+
+
+class AccelctlApp(App[None]):
+    """Know the chips, use them."""
+
+    CSS_PATH = "accelctl.tcss"
+    TITLE = "accelctl"
+    SUB_TITLE = "know the chips, use them"
+    BINDINGS = [
+        Binding("1", "show_tab('accelerators')", "Chips"), Binding("2", "show_tab('compare')", "Compare"),
+        Binding("3", "show_tab('reading')", "Reading"), Binding("4", "show_tab('pools')", "Pools"),
+        Binding("5", "show_tab('jobs')", "Jobs"), Binding("x", "submit", "Submit"),
+        Binding("question_mark", "help", "Help"), Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, inventory: Inventory, store: JobStore, *, problems: list[str] | None = None,
+                 log_max_lines: int | None = None) -> None:
+        super().__init__()
+        self.inventory = inventory
+        self.store = store
+        self.problems = problems or []
+        self.log_max_lines = log_max_lines
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="tabs"):
+            with TabPane("Accelerators", id="accelerators"):
+                yield AcceleratorsView(self.inventory, id="accelerators-view")
+            with TabPane("Compare", id="compare"):
+                yield CompareView(self.inventory, id="compare-view")
+            with TabPane("Reading", id="reading"):
+                yield ReadingView(self.inventory, id="reading-view")
+            with TabPane("Pools", id="pools"):
+                yield PoolsView(self.inventory, self.store, id="pools-view")
+            with TabPane("Jobs", id="jobs"):
+                yield JobsView(self.store, id="jobs-view")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.problems:
+            self.push_screen(ProblemsScreen("Your overlay inventory has problems; showing the bundled catalog",
+                                            self.problems))
+
+    # --- navigation ---------------------------------------------------------------------
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        # Focus must move into the pane too: TabbedContent shows the pane that holds focus.
+        pane = self.query_one(f"#{tab}", TabPane)
+        pane.query("VirtualTable, CompareView").first().focus()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_submit(self) -> None:
+        def submitted(result: Any) -> None:
+            if result:
+                record, backend = result
+                self.notify(f"submitted {record.name} as job {record.id} on {record.pool}")
+                self.open_logs(record, backend)
+
+        self.push_screen(SubmitScreen(self.inventory, self.store), submitted)
+
+    def open_logs(self, record: Any, backend: Any = None) -> None:
+        kwargs = {"max_lines": self.log_max_lines} if self.log_max_lines else {}
+        self.push_screen(LogScreen(record, self.store, backend, **kwargs))
+
+    # --- messages from the views --------------------------------------------------------
+
+    def on_accelerators_view_compare_requested(self, message: AcceleratorsView.CompareRequested) -> None:
+        self.query_one(CompareView).show(message.ids)
+        self.action_show_tab("compare")
+
+    def on_jobs_view_open_logs(self, message: JobsView.OpenLogs) -> None:
+        self.open_logs(message.record)
+
+    def on_jobs_view_cancel_requested(self, message: JobsView.CancelRequested) -> None:
+        confirm_cancel(self, message.record, self.store)
+
+    # --- command palette ----------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for tab, label in TABS:
+            yield SystemCommand(f"Show {label}", f"Switch to the {label} view", _bind(self.action_show_tab, tab))
+        yield SystemCommand("Submit a job", "Pick a spec and a pool, see the plan, submit", self.action_submit)
+        yield SystemCommand("Help", "Keys of every view", self.action_help)
+
+
+def _bind(action: Callable[[str], None], value: str) -> Callable[[], None]:
+    return lambda: action(value)
+
+
+def run_tui(inventory_path: str | None) -> None:
+    """Load the inventory (falling back to the bundled one on overlay problems) and run."""
+    from accelctl import paths
+    from accelctl.core.inventory import load_inventory
+    from accelctl.core.problems import ProblemsFound
+    from accelctl.core.store import default_store
+
+    problems: list[str] = []
+    try:
+        inventory = load_inventory(paths.user_overlay(inventory_path))
+    except ProblemsFound as e:
+        problems = [str(p) for p in e.problems]
+        inventory = load_inventory()  # the bundled file alone; its own problems are a bug and raise
+    AccelctlApp(inventory, default_store(), problems=problems).run()

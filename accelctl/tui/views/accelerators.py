@@ -1,0 +1,206 @@
+"""The catalog: a filterable, sortable table of every chip and a detail panel."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from accelctl.core.inventory import Inventory
+from accelctl.core.models import PRECISIONS, Accelerator
+from accelctl.core.query import AcceleratorQuery, sort_accelerators
+from accelctl.tui.format import bar, num
+from accelctl.tui.widgets.virtual_table import Column, VirtualTable
+
+COLUMNS = [Column("id", "ID", 24), Column("vendor", "VENDOR", 12), Column("kind", "KIND", 11),
+           Column("year", "YEAR", 4, True), Column("memory_gb", "MEM GB", 6, True),
+           Column("mem_bw_tbps", "TB/s", 6, True), Column("bf16", "BF16", 7, True), Column("fp8", "FP8", 7, True),
+           Column("tdp_w", "TDP W", 6, True)]
+BAR_FIGURES = [("memory_gb", "Memory", "GB"), ("mem_bw_tbps", "Bandwidth", "TB/s"), ("tflops.bf16", "BF16", "TFLOPS"),
+               ("tflops.fp8", "FP8", "TFLOPS"), ("tdp_w", "Power", "W")]
+
+
+class AcceleratorsView(Vertical):
+    """Filter with `/`, sort with `s` (reverse with `r`), mark with space, set baseline with `b`."""
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter"), Binding("s", "sort", "Sort"), Binding("r", "reverse", "Reverse"),
+        Binding("space", "mark", "Mark"), Binding("b", "baseline", "Baseline"),
+        Binding("c", "compare", "Compare marked"), Binding("escape", "clear_filter", "Clear", show=False),
+    ]
+
+    class CompareRequested(Message):
+        def __init__(self, ids: list[str]) -> None:
+            super().__init__()
+            self.ids = ids
+
+    def __init__(self, inventory: Inventory, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.inventory = inventory
+        self.by_id = {a.id: a for a in inventory.accelerators}
+        self.rows = {a.id: _row(a) for a in inventory.accelerators}
+        self.baseline = inventory.find("H100") or (inventory.accelerators[0] if inventory.accelerators else None)
+        self.shown: list[Accelerator] = []
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="/ filter: words in id, name, vendor, kind, memory type, aliases",
+                    id="accel-filter")
+        with Horizontal():
+            yield VirtualTable(COLUMNS, id="accel-table")
+            with VerticalScroll(id="accel-detail-scroll"):
+                yield Static(id="accel-detail")
+
+    def on_mount(self) -> None:
+        table = self.query_one(VirtualTable)
+        table.sort_column = "vendor"
+        self.refilter()
+        table.focus()
+
+    # --- data ---------------------------------------------------------------------------
+
+    def refilter(self) -> None:
+        """Apply the filter text and sort (the same query as `accelctl ls`)."""
+        table = self.query_one(VirtualTable)
+        text = self.query_one("#accel-filter", Input).value
+        found = AcceleratorQuery(text=text).run(self.inventory.accelerators) if text else \
+            list(self.inventory.accelerators)
+        self.shown = sort_accelerators(found, table.sort_column or "vendor", table.sort_descending)
+        table.set_rows([self.rows[a.id] for a in self.shown], [a.id for a in self.shown])
+        self.show_detail(table.current_key)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "accel-filter":
+            event.input.set_class(bool(event.value), "visible")  # keep an active filter in sight
+            self.refilter()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(VirtualTable).focus()
+
+    def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
+        self.show_detail(event.key)
+
+    def on_virtual_table_header_clicked(self, event: VirtualTable.HeaderClicked) -> None:
+        table = event.table
+        table.sort_descending = not table.sort_descending if table.sort_column == event.column else False
+        table.sort_column = event.column
+        self.refilter()
+
+    # --- actions ------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.query_one("#accel-filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#accel-filter", Input)
+        if box.value:
+            box.value = ""
+        self.query_one(VirtualTable).focus()
+
+    def action_sort(self) -> None:
+        table = self.query_one(VirtualTable)
+        keys = [c.key for c in COLUMNS]
+        table.sort_column = keys[(keys.index(table.sort_column) + 1) % len(keys)] if table.sort_column in keys \
+            else keys[0]
+        table.sort_descending = table.sort_column not in ("id", "vendor", "kind")
+        self.refilter()
+        self.notify(f"sorted by {table.sort_column}{' (descending)' if table.sort_descending else ''}",
+                    timeout=1.5)
+
+    def action_reverse(self) -> None:
+        table = self.query_one(VirtualTable)
+        table.sort_descending = not table.sort_descending
+        self.refilter()
+
+    def action_mark(self) -> None:
+        table = self.query_one(VirtualTable)
+        key = table.current_key
+        if key is None:
+            return
+        if key in table.marked:
+            table.marked.discard(key)
+        elif len(table.marked) >= 4:
+            self.notify("compare takes at most 4 chips; unmark one first", severity="warning")
+            return
+        else:
+            table.marked.add(key)
+        table.action_move(1)
+        table.refresh()
+
+    def action_baseline(self) -> None:
+        key = self.query_one(VirtualTable).current_key
+        if key:
+            self.baseline = self.by_id[key]
+            self.show_detail(key)
+            self.notify(f"bars now compare with {key}", timeout=1.5)
+
+    def action_compare(self) -> None:
+        table = self.query_one(VirtualTable)
+        marked = [a.id for a in self.shown if a.id in table.marked] or \
+            [k for k in self.by_id if k in table.marked]
+        if len(marked) < 2:
+            self.notify("mark 2 to 4 chips with space first", severity="warning")
+            return
+        self.post_message(self.CompareRequested(marked))
+
+    # --- detail -------------------------------------------------------------------------
+
+    def show_detail(self, key: str | None) -> None:
+        detail = self.query_one("#accel-detail", Static)
+        if key is None:
+            detail.update("no accelerator matches the filter")
+            return
+        detail.update(render_detail(self.by_id[key], self.baseline, self.inventory))
+
+
+def _row(a: Accelerator) -> tuple[str, ...]:
+    return (a.id, a.vendor, a.kind, num(a.year), num(a.memory_gb), num(a.mem_bw_tbps), num(a.tflops.bf16),
+            num(a.tflops.fp8), num(a.tdp_w))
+
+
+def render_detail(acc: Accelerator, baseline: Accelerator | None, inventory: Inventory) -> Group:
+    """Specs with units and the sources behind each, bars against the baseline, linked reading."""
+    urls = list(dict.fromkeys(s.url for s in acc.sources))
+    ref = {u: f"[{i}]" for i, u in enumerate(urls, 1)}
+
+    def cite(*figures: str) -> str:
+        return " ".join(ref[u] for u in dict.fromkeys(u for f in figures for u in acc.sources_for(f)))
+
+    specs = Table.grid(padding=(0, 2))
+    specs.add_column(style="bold")
+    specs.add_column()
+    specs.add_column(style="dim")
+    specs.add_row("Vendor", f"{acc.vendor} · {acc.kind}" + (f" · {acc.form}" if acc.form else ""), "")
+    specs.add_row("Year", num(acc.year), cite("year"))
+    specs.add_row("Memory", f"{num(acc.memory_gb, 'GB')} {acc.memory_type or ''}", cite("memory_gb", "memory_type"))
+    specs.add_row("Bandwidth", num(acc.mem_bw_tbps, "TB/s"), cite("mem_bw_tbps"))
+    for p in PRECISIONS:
+        if acc.figure(p) is not None:
+            specs.add_row(p.upper(), num(acc.figure(p), "TOPS" if p == "int8" else "TFLOPS"), cite(f"tflops.{p}"))
+    specs.add_row("Power", num(acc.tdp_w, "W"), cite("tdp_w"))
+    specs.add_row("Interconnect", acc.interconnect or "-", cite("interconnect"))
+    specs.add_row("Software", ", ".join(acc.software) or "-", "")
+    specs.add_row("Aliases", ", ".join(acc.aliases) or "-", "")
+    if acc.kubernetes:
+        specs.add_row("Kubernetes", acc.kubernetes.resource, "")
+    parts: list = [Text(acc.name, style="bold underline"), Text(acc.id, style="dim"), specs]
+    if baseline is not None:
+        bars = Table.grid(padding=(0, 1))
+        for figure, label, unit in BAR_FIGURES:
+            value, ref_value = acc.figure(figure), baseline.figure(figure)
+            if value is None:
+                continue
+            ratio = f"{value / ref_value:.2f}x" if ref_value else ""
+            bars.add_row(label, Text(bar(value, ref_value), style="green"), ratio)
+        parts += [Text(f"\nvs {baseline.id}", style="bold"), bars]
+    if acc.notes:
+        parts += [Text("\nNotes", style="bold"), Text(acc.notes)]
+    parts += [Text("\nSources", style="bold")] + [Text(f"{ref[u]} {u}", style=f"link {u}") for u in urls]
+    reading = inventory.reading_for(acc.id)
+    parts.append(Text(f"\nReading ({len(reading)})", style="bold"))
+    parts += [Text(f"{r.published or '':10} {r.title or r.url}", style=f"link {r.url}") for r in reading]
+    return Group(*parts)

@@ -1,0 +1,104 @@
+"""Every job in the store, with states refreshed live from the backends."""
+
+from __future__ import annotations
+
+import time
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Static
+
+from accelctl.backends import refresh_states
+from accelctl.core.store import JobRecord, JobStore
+from accelctl.tui.widgets.virtual_table import Column, VirtualTable
+
+COLUMNS = [Column("id", "ID", 8), Column("name", "NAME", 20), Column("pool", "POOL", 12),
+           Column("state", "STATE", 10), Column("submitted", "SUBMITTED", 19), Column("duration", "DURATION", 8, True),
+           Column("exit", "EXIT", 4, True)]
+READ_EVERY_S = 1.0
+REFRESH_EVERY_S = 3.0
+
+
+class JobsView(Vertical):
+    """`l` or enter opens a job's logs; ctrl+d cancels it."""
+
+    BINDINGS = [Binding("l", "logs", "Logs"), Binding("ctrl+d", "cancel", "Cancel job"),
+                Binding("a", "toggle_all", "All/active")]
+
+    class OpenLogs(Message):
+        def __init__(self, record: JobRecord) -> None:
+            super().__init__()
+            self.record = record
+
+    class CancelRequested(Message):
+        def __init__(self, record: JobRecord) -> None:
+            super().__init__()
+            self.record = record
+
+    def __init__(self, store: JobStore, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.store = store
+        self.show_all = True
+        self.records: dict[str, JobRecord] = {}
+        self.notes: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield VirtualTable(COLUMNS, id="jobs-table")
+        yield Static("", id="jobs-notes", classes="hint")
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.set_interval(READ_EVERY_S, self.reload)
+        self.set_interval(REFRESH_EVERY_S, self.refresh_states)
+        self.refresh_states()
+
+    def reload(self) -> None:
+        """Read the store (cheap: one SQLite query) and redraw."""
+        records = self.store.list(include_done=self.show_all)
+        self.records = {r.id: r for r in records}
+        now = time.time()
+        rows = [(r.id, r.name, r.pool, r.state + (" ?" if r.id in self.notes else ""),
+                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.submitted_at)),
+                 _duration((r.ended_at or now) - r.submitted_at), "-" if r.exit_code is None else str(r.exit_code))
+                for r in records]
+        self.query_one(VirtualTable).set_rows(rows, [r.id for r in records])
+        self.query_one("#jobs-notes", Static).update(
+            "  ".join(f"{k}: {v}" for k, v in self.notes.items()) or "l logs · ctrl+d cancel · a all/active")
+
+    def refresh_states(self) -> None:
+        active = [r for r in self.store.list(include_done=False)]
+        if active:
+            self.run_worker(self._refresh(active), group="refresh", exclusive=True)
+
+    async def _refresh(self, active: list[JobRecord]) -> None:
+        self.notes = await refresh_states(self.store, active)
+        self.reload()
+
+    def _current(self) -> JobRecord | None:
+        key = self.query_one(VirtualTable).current_key
+        return self.records.get(key) if key else None
+
+    def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
+        self.action_logs()
+
+    def action_logs(self) -> None:
+        if record := self._current():
+            self.post_message(self.OpenLogs(record))
+
+    def action_cancel(self) -> None:
+        record = self._current()
+        if record and not record.terminal:
+            self.post_message(self.CancelRequested(record))
+        elif record:
+            self.notify(f"job {record.id} already {record.state.lower()}", timeout=2)
+
+    def action_toggle_all(self) -> None:
+        self.show_all = not self.show_all
+        self.reload()
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
