@@ -29,6 +29,7 @@ from accelctl.errors import NotFound
 if TYPE_CHECKING:
     from accelctl.core.yaml_source import Document, Loc
 
+CACHE_KEEP = 4  # validated inventories kept in the cache dir
 # section -> the field entries merge by
 SECTIONS = {"accelerators": "id", "reading": "url", "pools": "name"}
 
@@ -150,7 +151,9 @@ def _write_cache(path: Path, inventory: Inventory) -> None:
     """Best effort: a read-only or full cache dir only costs speed."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        for old in path.parent.glob("inventory-*.pickle"):
+        # Keep a few recent inventories (bundled alone, with an overlay, ...), drop older ones.
+        older = sorted(path.parent.glob("inventory-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in older[CACHE_KEEP - 1:]:
             old.unlink(missing_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         with open(tmp, "wb") as f:
@@ -238,7 +241,9 @@ class _Merger:
     def validate(self) -> Inventory:
         from accelctl.core import validation  # pydantic loads only here, on a cache miss
 
-        accelerators = [acc for acc, _ in validation.validate_entries(self, "accelerators")]
+        # Catalog order: vendor, then name. Queries keep it, so it breaks their ties.
+        accelerators = sorted((acc for acc, _ in validation.validate_entries(self, "accelerators")),
+                              key=lambda a: (a.vendor.lower(), a.name.lower()))
         by_name = self._names()
         reading = [self._link_reading(r, entry, by_name) for r, entry in validation.validate_entries(self, "reading")]
         pools = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal, get_args
 
 # Validation settings pydantic reads from each class (no pydantic import needed).
@@ -168,6 +169,11 @@ class Accelerator:
     def names(self) -> tuple[str, ...]:
         """The id and every alias: what a user may type for this chip."""
         return (self.id, *self.aliases)
+
+    @cached_property
+    def search_text(self) -> str:
+        """Lower-cased words a text filter looks in (computed once per chip)."""
+        return " ".join((self.id, self.name, self.vendor, self.kind, self.memory_type or "", *self.aliases)).lower()
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
@@ -27,13 +29,16 @@ TABS = (("accelerators", "Accelerators"), ("compare", "Compare"), ("reading", "R
 class AccelctlApp(App[None]):
     """Know the chips, use them."""
 
-    CSS_PATH = "accelctl.tcss"
+    CSS_PATH = Path(__file__).with_name("accelctl.tcss")  # absolute: subclasses live elsewhere
     TITLE = "accelctl"
     SUB_TITLE = "know the chips, use them"
     BINDINGS = [
-        Binding("1", "show_tab('accelerators')", "Chips"), Binding("2", "show_tab('compare')", "Compare"),
-        Binding("3", "show_tab('reading')", "Reading"), Binding("4", "show_tab('pools')", "Pools"),
-        Binding("5", "show_tab('jobs')", "Jobs"), Binding("x", "submit", "Submit"),
+        # 1-5 are listed in the help screen; the tabs show the views already.
+        Binding("1", "show_tab('accelerators')", "Chips", show=False),
+        Binding("2", "show_tab('compare')", "Compare", show=False),
+        Binding("3", "show_tab('reading')", "Reading", show=False),
+        Binding("4", "show_tab('pools')", "Pools", show=False),
+        Binding("5", "show_tab('jobs')", "Jobs", show=False), Binding("x", "submit", "Submit"),
         Binding("question_mark", "help", "Help"), Binding("q", "quit", "Quit"),
     ]
 
@@ -50,14 +55,15 @@ class AccelctlApp(App[None]):
         with TabbedContent(id="tabs"):
             with TabPane("Accelerators", id="accelerators"):
                 yield AcceleratorsView(self.inventory, id="accelerators-view")
+            # The hidden tabs mount right after the first frame, so it comes sooner.
             with TabPane("Compare", id="compare"):
-                yield CompareView(self.inventory, id="compare-view")
+                yield Lazy(CompareView(self.inventory, id="compare-view"))
             with TabPane("Reading", id="reading"):
-                yield ReadingView(self.inventory, id="reading-view")
+                yield Lazy(ReadingView(self.inventory, id="reading-view"))
             with TabPane("Pools", id="pools"):
-                yield PoolsView(self.inventory, self.store, id="pools-view")
+                yield Lazy(PoolsView(self.inventory, self.store, id="pools-view"))
             with TabPane("Jobs", id="jobs"):
-                yield JobsView(self.store, id="jobs-view")
+                yield Lazy(JobsView(self.store, id="jobs-view"))
         yield Footer()
 
     def on_mount(self) -> None:
@@ -70,8 +76,11 @@ class AccelctlApp(App[None]):
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
         # Focus must move into the pane too: TabbedContent shows the pane that holds focus.
-        pane = self.query_one(f"#{tab}", TabPane)
-        pane.query("VirtualTable, CompareView").first().focus()
+        targets = self.query_one(f"#{tab}", TabPane).query("VirtualTable, CompareView")
+        if targets:
+            targets.first().focus()
+        else:  # pressed before the hidden tabs mounted (just after the first frame): once they have
+            self.call_after_refresh(self.action_show_tab, tab)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

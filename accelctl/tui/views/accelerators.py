@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -9,11 +11,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from accelctl.core.inventory import Inventory
 from accelctl.core.models import PRECISIONS, Accelerator
-from accelctl.core.query import AcceleratorQuery, sort_accelerators
+from accelctl.core.query import AcceleratorQuery
 from accelctl.tui.format import bar, num
 from accelctl.tui.widgets.virtual_table import Column, VirtualTable
 
@@ -21,6 +24,7 @@ COLUMNS = [Column("id", "ID", 24), Column("vendor", "VENDOR", 12), Column("kind"
            Column("year", "YEAR", 4, True), Column("memory_gb", "MEM GB", 6, True),
            Column("mem_bw_tbps", "TB/s", 6, True), Column("bf16", "BF16", 7, True), Column("fp8", "FP8", 7, True),
            Column("tdp_w", "TDP W", 6, True)]
+DETAIL_DELAY_S = 0.06
 BAR_FIGURES = [("memory_gb", "Memory", "GB"), ("mem_bw_tbps", "Bandwidth", "TB/s"), ("tflops.bf16", "BF16", "TFLOPS"),
                ("tflops.fp8", "FP8", "TFLOPS"), ("tdp_w", "Power", "W")]
 
@@ -29,8 +33,8 @@ class AcceleratorsView(Vertical):
     """Filter with `/`, sort with `s` (reverse with `r`), mark with space, set baseline with `b`."""
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter"), Binding("s", "sort", "Sort"), Binding("r", "reverse", "Reverse"),
-        Binding("space", "mark", "Mark"), Binding("b", "baseline", "Baseline"),
+        Binding("slash", "filter", "Filter"), Binding("s", "sort", "Sort"), Binding("r", "reverse", "Reverse", show=False),
+        Binding("space", "mark", "Mark"), Binding("b", "baseline", "Baseline", show=False),
         Binding("c", "compare", "Compare marked"), Binding("escape", "clear_filter", "Clear", show=False),
     ]
 
@@ -43,9 +47,10 @@ class AcceleratorsView(Vertical):
         super().__init__(id=id)
         self.inventory = inventory
         self.by_id = {a.id: a for a in inventory.accelerators}
-        self.rows = {a.id: _row(a) for a in inventory.accelerators}
+        self.rows = _RowCache(self.by_id)
         self.baseline = inventory.find("H100") or (inventory.accelerators[0] if inventory.accelerators else None)
         self.shown: list[Accelerator] = []
+        self._detail_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="/ filter: words in id, name, vendor, kind, memory type, aliases",
@@ -67,11 +72,10 @@ class AcceleratorsView(Vertical):
         """Apply the filter text and sort (the same query as `accelctl ls`)."""
         table = self.query_one(VirtualTable)
         text = self.query_one("#accel-filter", Input).value
-        found = AcceleratorQuery(text=text).run(self.inventory.accelerators) if text else \
-            list(self.inventory.accelerators)
-        self.shown = sort_accelerators(found, table.sort_column or "vendor", table.sort_descending)
-        table.set_rows([self.rows[a.id] for a in self.shown], [a.id for a in self.shown])
-        self.show_detail(table.current_key)
+        sort = ("-" if table.sort_descending else "") + (table.sort_column or "vendor")
+        self.shown = AcceleratorQuery(text=text, sort=sort).run(self.inventory.accelerators)
+        keys = [a.id for a in self.shown]
+        table.set_rows(_LazyRows(keys, self.rows), keys)  # its Highlighted message updates the detail
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "accel-filter":
@@ -82,7 +86,11 @@ class AcceleratorsView(Vertical):
         self.query_one(VirtualTable).focus()
 
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
-        self.show_detail(event.key)
+        # Typing or holding an arrow key moves the cursor many times a second: draw the
+        # (rich, costly) detail once the cursor rests.
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._detail_timer = self.set_timer(DETAIL_DELAY_S, lambda: self.show_detail(event.key))
 
     def on_virtual_table_header_clicked(self, event: VirtualTable.HeaderClicked) -> None:
         table = event.table
@@ -155,6 +163,32 @@ class AcceleratorsView(Vertical):
             detail.update("no accelerator matches the filter")
             return
         detail.update(render_detail(self.by_id[key], self.baseline, self.inventory))
+
+
+class _RowCache(dict):
+    """Table cells by accelerator id, formatted on first use (10,000 chips, ~40 on screen)."""
+
+    def __init__(self, by_id: dict[str, Accelerator]) -> None:
+        super().__init__()
+        self.by_id = by_id
+
+    def __missing__(self, key: str) -> tuple[str, ...]:
+        row = self[key] = _row(self.by_id[key])
+        return row
+
+
+class _LazyRows(Sequence):
+    """The rows of the shown keys, as a sequence the table indexes only where it draws."""
+
+    def __init__(self, keys: list[str], cache: _RowCache) -> None:
+        self.keys = keys
+        self.cache = cache
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self.cache[self.keys[index]]
 
 
 def _row(a: Accelerator) -> tuple[str, ...]:

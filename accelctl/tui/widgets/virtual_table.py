@@ -71,7 +71,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def __init__(self, columns: Sequence[Column], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.columns = list(columns)
-        self.rows: list[tuple[str, ...]] = []
+        self.rows: Sequence[tuple[str, ...]] = []
         self.keys: list[str] = []
         self.marked: set[str] = set()
         self.sort_column: str | None = None
@@ -83,7 +83,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def set_rows(self, rows: Sequence[tuple[str, ...]], keys: Sequence[str]) -> None:
         """Replace every row; the cursor stays on the same key when it is still there."""
         current = self.current_key
-        self.rows = list(rows)
+        self.rows = rows  # any sequence: it is indexed only for the rows on screen
         self.keys = list(keys)
         self.virtual_size = Size(self._width, len(self.rows) + 1)
         index = self.keys.index(current) if current in self.keys else 0
