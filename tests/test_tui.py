@@ -12,7 +12,6 @@ from accelctl.core.query import AcceleratorQuery
 from accelctl.core.store import JobRecord, JobStore
 from accelctl.tui.app import AccelctlApp
 from accelctl.tui.screens.dialogs import ConfirmScreen, HelpScreen, ProblemsScreen
-from accelctl.tui.views.accelerators import AcceleratorsView
 from accelctl.tui.views.compare import CompareView
 from accelctl.tui.widgets.log_view import LogView
 from accelctl.tui.widgets.virtual_table import VirtualTable
@@ -42,8 +41,8 @@ async def test_accelerators_filter_sort_detail(store: JobStore) -> None:
         assert table.sort_column == "memory_gb" and table.sort_descending
         memories = [app.inventory.accelerator(k).memory_gb for k in table.keys]
         assert memories == sorted(memories, reverse=True)
-        await pilot.pause()
-        assert table.current_key in app.export_screenshot()  # the detail panel shows the highlighted chip
+        await pilot.pause(0.5)  # the detail panel draws once the cursor rests
+        assert table.current_key in app.export_screenshot()
 
 
 async def test_mark_and_compare(store: JobStore) -> None:
@@ -145,3 +144,18 @@ async def test_log_view_caps_memory_and_searches() -> None:
         view.resume()
         await pilot.pause()
         assert view.following
+
+
+async def test_mouse_alone_marks_compares_and_sorts(store: JobStore) -> None:
+    app = app_for(store)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one("#accel-table", VirtualTable)
+        await pilot.click("#accel-table", offset=(0, 1))  # the mark column of the first row
+        await pilot.click("#accel-table", offset=(0, 2))
+        assert table.marked == {table.keys[0], table.keys[1]}
+        await pilot.click("#accel-table", offset=(63, 0))  # the MEM GB header
+        assert table.sort_column == "memory_gb"
+        [compare_key] = [k for k in app.query("FooterKey") if k.key == "c"]
+        await pilot.click(compare_key)
+        await pilot.pause()
+        assert app.query_one("TabbedContent").active == "compare"

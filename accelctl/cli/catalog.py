@@ -10,7 +10,7 @@ from accelctl.cli.context import Context, pass_ctx
 from accelctl.cli.output import emit_data, emit_table, is_terminal, num, output_option, to_plain
 from accelctl.core.models import PRECISIONS, Accelerator
 from accelctl.core.query import SORT_FIELDS, AcceleratorQuery, ReadingQuery, compare as build_comparison
-from accelctl.errors import ExitStatus, InvalidInput
+from accelctl.errors import InvalidInput
 
 _LIST_FIELDS = ("id", "name", "vendor", "kind", "form", "year", "memory_gb", "memory_type", "mem_bw_tbps",
                 "tflops", "tdp_w", "interconnect", "software", "kubernetes", "aliases", "sources", "notes")

@@ -15,7 +15,7 @@ import click
 
 from accelctl.cli.context import Context, pass_ctx
 from accelctl.cli.output import emit_data, emit_table, output_option
-from accelctl.errors import AccelctlError, ExitStatus
+from accelctl.errors import ExitStatus
 
 _EXIT = {"SUCCEEDED": ExitStatus.OK, "FAILED": ExitStatus.JOB_FAILED, "CANCELLED": ExitStatus.JOB_CANCELLED}
 

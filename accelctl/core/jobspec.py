@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from accelctl.core.inventory import Inventory
 from accelctl.core.models import CPU, Pool, check, check_range, check_text, valid_id
-from accelctl.core.problems import Problem, ProblemsFound, did_you_mean
+from accelctl.core.problems import Problem, ProblemsFound
 from accelctl.errors import InvalidInput
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")

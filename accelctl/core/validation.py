@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from accelctl.core.jobspec import Resources
 from accelctl.core.models import POOL_TYPES, Accelerator, FieldError, KubernetesInfo, Reading, Source, Tflops
-from accelctl.core.problems import Problem, did_you_mean
+from accelctl.core.problems import did_you_mean
 
 if TYPE_CHECKING:
     from accelctl.core.inventory import _Entry, _Merger

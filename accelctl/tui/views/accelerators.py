@@ -124,11 +124,17 @@ class AcceleratorsView(Vertical):
         table.sort_descending = not table.sort_descending
         self.refilter()
 
+    def on_virtual_table_mark_clicked(self, event: VirtualTable.MarkClicked) -> None:
+        self.toggle_mark(event.key, advance=False)
+
     def action_mark(self) -> None:
+        key = self.query_one(VirtualTable).current_key
+        if key is not None:
+            self.toggle_mark(key, advance=True)
+
+    def toggle_mark(self, key: str, advance: bool) -> None:
+        """Mark or unmark a chip for comparison (at most 4)."""
         table = self.query_one(VirtualTable)
-        key = table.current_key
-        if key is None:
-            return
         if key in table.marked:
             table.marked.discard(key)
         elif len(table.marked) >= 4:
@@ -136,7 +142,8 @@ class AcceleratorsView(Vertical):
             return
         else:
             table.marked.add(key)
-        table.action_move(1)
+        if advance:
+            table.action_move(1)
         table.refresh()
 
     def action_baseline(self) -> None:

@@ -62,6 +62,14 @@ class VirtualTable(ScrollView, can_focus=True):
             self.table = table
             self.key = key
 
+    class MarkClicked(Message):
+        """A click in the mark column (the first character) of a row."""
+
+        def __init__(self, table: VirtualTable, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
     class HeaderClicked(Message):
         def __init__(self, table: VirtualTable, column: str) -> None:
             super().__init__()
@@ -128,7 +136,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def on_click(self, event: Click) -> None:
         y = event.y
         if y == 0:
-            x = event.x + int(self.scroll_offset.x)
+            x = event.x + int(self.scroll_offset.x) - 1  # past the mark column
             for column in self.columns:
                 if x < column.width + 2:
                     self.post_message(self.HeaderClicked(self, column.key))
@@ -138,7 +146,9 @@ class VirtualTable(ScrollView, can_focus=True):
         row = int(self.scroll_offset.y) + y - 1
         if 0 <= row < len(self.rows):
             self.cursor = row
-            if event.chain >= 2:
+            if event.x + int(self.scroll_offset.x) == 0:
+                self.post_message(self.MarkClicked(self, self.keys[row]))
+            elif event.chain >= 2:
                 self.action_select()
 
     # --- rendering ----------------------------------------------------------------------
