@@ -129,6 +129,8 @@ def _yaml_error_problem(name: str, text: str, e: yaml.MarkedYAMLError) -> Proble
     at = lines[line - 1][column - 1:column] if 0 < line <= len(lines) else ""
     if at == "\t" or "'\\t'" in problem:
         problem = "tab character: YAML indents with spaces only"
+    elif "nesting depth" in problem:  # newer libyaml caps nesting itself
+        problem = f"nesting too deep ({problem})"
     elif e.context:
         problem = f"{problem} ({e.context})"
     return Problem(name, line, column, "", f"invalid YAML: {problem}")
