@@ -1,11 +1,11 @@
 """Job commands: submit, logs, jobs, cancel, and `local` for the embedded pool.
 
 The job's own output goes to stdout exactly; accelctl's messages go to stderr.
+asyncio loads inside the commands: `accelctl ls` and `--help` import this module too.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from collections import deque
@@ -48,6 +48,8 @@ def submit(ctx: Context, spec_path: str, pool: str | None, detach: bool, dry_run
     if dry_run:
         _print_plan(spec, placement, fmt)
         return
+    import asyncio
+
     sys.exit(asyncio.run(_submit(spec, placement, detach)))
 
 
@@ -68,13 +70,15 @@ async def _submit(spec: Any, placement: Any, detach: bool) -> int:
 
 async def _follow(record: Any, backend: Any, since: int = 0) -> int:
     """Stream a job's logs to stdout from offset `since` until it ends; Ctrl-C detaches."""
+    from asyncio import CancelledError
+
     from accelctl.core.store import default_store
 
     try:
         async for batch in backend.logs(record.backend_id, follow=True, since=since, notice=say):
             _write(batch)
         status = await backend.status(record.backend_id)
-    except (KeyboardInterrupt, asyncio.CancelledError):
+    except (KeyboardInterrupt, CancelledError):
         say(f"detached; job {record.id} keeps running. Re-attach: `accelctl logs -f {record.id}`; "
             f"cancel: `accelctl cancel {record.id}`")
         return 130
@@ -112,6 +116,8 @@ def logs(job: str, follow: bool, tail: int | None) -> None:
     from accelctl.core.store import default_store
 
     record = default_store().get(job)
+    import asyncio
+
     sys.exit(asyncio.run(_logs(record, follow, tail)))
 
 
@@ -152,6 +158,8 @@ def jobs_cmd(pool: str | None, show_all: bool, fmt: str) -> None:
     records = store.list(pool=pool)
     from accelctl.backends import refresh_states
 
+    import asyncio
+
     notes = asyncio.run(refresh_states(store, [r for r in records if not r.terminal]))
     records = store.list(pool=pool, include_done=show_all)
     if fmt != "table":
@@ -180,6 +188,8 @@ def cancel(job: str) -> None:
     from accelctl.backends import backend_of
 
     backend = backend_of(record)
+    import asyncio
+
     stopped = asyncio.run(backend.cancel(record.backend_id))
     store.update(record.id, "CANCELLED")
     say(f"job {record.id} cancelled" if stopped else f"job {record.id} was not running")
