@@ -7,7 +7,8 @@ import sys
 import click
 
 from accelctl.cli.context import Context, pass_ctx
-from accelctl.cli.output import emit_data, emit_table, is_terminal, num, output_option, to_plain
+from accelctl.cli.output import emit_data, emit_table, is_terminal, output_option, to_plain
+from accelctl.core.numbers import num
 from accelctl.core.models import PRECISIONS, Accelerator
 from accelctl.core.query import SORT_FIELDS, AcceleratorQuery, ReadingQuery, compare as build_comparison
 from accelctl.errors import InvalidInput

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 from typing import Any, Iterable, Sequence
 
@@ -81,15 +80,3 @@ def emit_table(headers: Sequence[str], rows: Iterable[Sequence[Cell]], *, title:
         cells = [row[i].rjust(w) if i in right else row[i].ljust(w) for i, w in enumerate(widths)]
         out.append("  ".join(cells).rstrip())
     sys.stdout.write("\n".join(out) + "\n")
-
-
-def num(value: float | int | None, unit: str = "") -> str:
-    """80.0 -> '80', 3.35 -> '3.35', None -> '-'."""
-    if value is None:
-        return "-"
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
-    return f"{text} {unit}" if unit else text
-
-
-def no_color() -> bool:
-    return "NO_COLOR" in os.environ

@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 
-def num(value: float | int | None, unit: str = "") -> str:
-    """80.0 -> '80', 3.35 -> '3.35', None -> '-'."""
-    if value is None:
-        return "-"
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
-    return f"{text} {unit}" if unit else text
-
-
 def bar(value: float | None, reference: float | None, width: int = 20) -> str:
-    """A bar of `value` against `reference` (full width = the reference)."""
+    """A bar of `value` against `reference` (full width = the reference; ▶ past double)."""
     if value is None or not reference:
         return ""
     filled = min(width * 2, round(width * value / reference))

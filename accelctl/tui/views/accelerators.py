@@ -17,7 +17,8 @@ from textual.widgets import Input, Static
 from accelctl.core.inventory import Inventory
 from accelctl.core.models import PRECISIONS, Accelerator
 from accelctl.core.query import AcceleratorQuery
-from accelctl.tui.format import bar, num
+from accelctl.core.numbers import num
+from accelctl.tui.format import bar
 from accelctl.tui.widgets.virtual_table import Column, VirtualTable
 
 COLUMNS = [Column("id", "ID", 24), Column("vendor", "VENDOR", 12), Column("kind", "KIND", 11),

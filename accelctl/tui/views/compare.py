@@ -9,7 +9,7 @@ from textual.widgets import Static
 
 from accelctl.core.inventory import Inventory
 from accelctl.core.query import compare
-from accelctl.tui.format import num
+from accelctl.core.numbers import num
 
 
 class CompareView(VerticalScroll):
