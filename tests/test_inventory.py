@@ -11,6 +11,7 @@ import pytest
 
 from accelctl.core.inventory import check_inventory_files, load_inventory
 from accelctl.core.problems import ProblemsFound
+from accelctl.errors import NotFound
 
 REQUIRED = [
     "nvidia-a100", "nvidia-h100-sxm", "nvidia-h100-pcie", "nvidia-h200", "nvidia-b200", "nvidia-gb200",
@@ -62,7 +63,7 @@ def test_aliases_resolve(alias: str, expected: str) -> None:
 
 
 def test_unknown_accelerator_suggests() -> None:
-    with pytest.raises(Exception, match=r'unknown accelerator "nvidia-h10" \(did you mean'):
+    with pytest.raises(NotFound, match=r'unknown accelerator "nvidia-h10" \(did you mean'):
         load_inventory().accelerator("nvidia-h10")
 
 

@@ -58,6 +58,6 @@ def test_compare_marks_best_and_ratios(inv) -> None:
     assert memory.best == (False, True, False)
     assert memory.ratios[0] == 1 and memory.ratios[1] == pytest.approx(2.4)
     power = next(r for r in result.rows if r.figure == "tdp_w")
-    assert power.best[0] is True or power.values[0] == min(v for v in power.values if v is not None)
+    assert power.values == (700, 750, None) and power.best == (True, False, False)  # lowest power wins
     with pytest.raises(InvalidInput):
         compare([h100])

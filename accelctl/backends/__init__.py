@@ -108,16 +108,16 @@ async def submit_job(spec: JobSpec, placement: Placement, store: JobStore,
 
     Nothing is stored when the submission fails, so no job is left "running" that never ran.
     """
-    import dataclasses
     import time
 
+    from accelctl.core.plain import to_plain
     from accelctl.core.store import JobRecord, new_job_id
 
     backend = await asyncio.to_thread(backend_for, placement.pool, progress=progress)
     job_id = new_job_id()
     backend_id = await backend.submit(spec, placement, job_id)
     record = JobRecord(job_id, spec.name, placement.pool.name, placement.pool.backend, backend_id,
-                       backend.address, _plain(dataclasses.asdict(spec)), "PENDING", time.time())
+                       backend.address, to_plain(spec), "PENDING", time.time())
     await asyncio.to_thread(store.add, record)
     return record, backend
 
@@ -132,12 +132,3 @@ def plan(spec: JobSpec, placement: Placement) -> dict[str, object]:
             "resources": ray_request(spec, placement) if pool.backend in ("local", "ray") else {},
             "entrypoint": spec.entrypoint, "workdir": str(spec.workdir_path) if spec.workdir else None,
             "env": dict(spec.env), "rejected_pools": dict(placement.rejected)}
-
-
-def _plain(value: object) -> object:
-    """Tuples to lists, recursively: the spec as JSON stores it."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

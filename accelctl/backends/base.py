@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, NamedTuple, Protocol
+from typing import AsyncIterator, NamedTuple, Protocol
 
 from accelctl.core.jobspec import JobSpec, Placement
 
@@ -36,7 +36,11 @@ class JobStatus:
     message: str = ""
 
 
-Notice = Callable[[str], None]  # one line for the user about the stream itself (reconnects, ...)
+class Notice(Protocol):
+    """Where a backend sends one line for the user about the stream itself; `reconnect`
+    marks a dropped or closed stream that is being resumed (the TUI counts those)."""
+
+    def __call__(self, message: str, *, reconnect: bool = False) -> None: ...
 
 
 class Backend(Protocol):

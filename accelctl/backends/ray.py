@@ -160,7 +160,7 @@ class RayBackend:
             except (OSError, asyncio.TimeoutError, RuntimeError) as e:
                 if notice:
                     notice(f"log stream dropped ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-                           "reconnecting")
+                           "reconnecting", reconnect=True)
             status = await self.status(backend_id)
             if _terminal(status.state):
                 # The stream can close before its last chunk: the full log closes any gap.
@@ -172,7 +172,7 @@ class RayBackend:
             await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
             if notice and received:
                 notice(f"log stream closed while the job is {status.state.lower()}; resuming at offset "
-                       f"{splitter.position}")
+                       f"{splitter.position}", reconnect=True)
             splitter.restart(0)
 
     async def _replay(self, backend_id: str, splitter: LineSplitter,

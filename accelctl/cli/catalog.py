@@ -7,7 +7,8 @@ import sys
 import click
 
 from accelctl.cli.context import Context, pass_ctx
-from accelctl.cli.output import emit_data, emit_table, is_terminal, output_option, to_plain
+from accelctl.cli.output import emit_data, emit_table, is_terminal, output_option
+from accelctl.core.plain import to_plain
 from accelctl.core.numbers import num
 from accelctl.core.models import PRECISIONS, Accelerator
 from accelctl.core.query import SORT_FIELDS, AcceleratorQuery, ReadingQuery, compare as build_comparison
@@ -60,12 +61,7 @@ def show(ctx: Context, name: str, fmt: str) -> None:
     if fmt != "table":
         emit_data({**accelerator_json(acc), "reading": to_plain(reading)}, fmt)
         return
-    urls = list(dict.fromkeys(s.url for s in acc.sources))
-    ref = {url: f"[{i}]" for i, url in enumerate(urls, 1)}
-
-    def cite(*figures: str) -> str:
-        return " ".join(ref[u] for u in dict.fromkeys(u for f in figures for u in acc.sources_for(f)))
-
+    cite = acc.citation
     facts = [("Name", acc.name, ""), ("Vendor", acc.vendor, ""), ("Kind", acc.kind + (f" ({acc.form})" if acc.form else ""), ""),
              ("Year", num(acc.year), cite("year")),
              ("Memory", f"{num(acc.memory_gb, 'GB')} {acc.memory_type or ''}".strip(),
@@ -81,7 +77,7 @@ def show(ctx: Context, name: str, fmt: str) -> None:
     emit_table(("", acc.id, "SOURCE"), facts)
     if acc.notes:
         _section("Notes", [acc.notes])
-    _section("Sources", [f"{ref[u]} {u}" for u in urls])
+    _section("Sources", [f"[{i}] {u}" for i, u in enumerate(acc.source_urls, 1)])
     _section(f"Reading ({len(reading)})", [f"{r.published or '':10}  {r.title or r.url}  {r.url if r.title else ''}".rstrip()
                                            for r in reading] or ["(none linked)"])
 

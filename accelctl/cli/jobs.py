@@ -20,7 +20,7 @@ from accelctl.errors import ExitStatus
 _EXIT = {"SUCCEEDED": ExitStatus.OK, "FAILED": ExitStatus.JOB_FAILED, "CANCELLED": ExitStatus.JOB_CANCELLED}
 
 
-def say(message: str) -> None:
+def say(message: str, *, reconnect: bool = False) -> None:
     """One line for the user on stderr (never mixed into the job's output)."""
     click.echo(f"accelctl: {message}", err=True)
 

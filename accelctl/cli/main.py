@@ -14,7 +14,7 @@ from accelctl.errors import AccelctlError, ExitStatus
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--inventory", "inventory_path", metavar="FILE", envvar="ACCELCTL_INVENTORY",
+@click.option("--inventory", "inventory_path", metavar="FILE",
               help="Overlay inventory merged over the bundled one "
                    "[env ACCELCTL_INVENTORY; default <config dir>/accelctl/inventory.yaml].")
 @click.option("--traceback", "traceback_flag", is_flag=True, help="Show Python tracebacks for errors (for bug reports).")

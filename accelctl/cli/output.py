@@ -5,29 +5,19 @@ rich loads only when stdout is a terminal, which keeps piped runs fast.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from typing import Any, Iterable, Sequence
 
 import click
 
+from accelctl.core.plain import to_plain
+
 FORMATS = ("table", "json", "yaml")
 output_option = click.option("-o", "--output", "fmt", type=click.Choice(FORMATS), default="table",
                              show_default=True, help="Output format.")
 
 Cell = str | tuple[str, str]  # text, or (text, rich style)
-
-
-def to_plain(value: Any) -> Any:
-    """Dataclasses, tuples and the like -> JSON-ready dicts and lists."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_plain(v) for v in value]
-    return value
 
 
 def emit_data(data: Any, fmt: str) -> None:

@@ -166,6 +166,17 @@ class Accelerator:
         return [s.url for s in self.sources if wanted & set(s.covers)]
 
     @property
+    def source_urls(self) -> list[str]:
+        """Each source URL once, in order: the numbering `citation` refers to."""
+        return list(dict.fromkeys(s.url for s in self.sources))
+
+    def citation(self, *figures: str) -> str:
+        """'[1] [3]': the numbers (in `source_urls`) of the sources behind these figures."""
+        number = {url: i for i, url in enumerate(self.source_urls, 1)}
+        urls = dict.fromkeys(url for f in figures for url in self.sources_for(f))
+        return " ".join(f"[{number[url]}]" for url in urls)
+
+    @property
     def names(self) -> tuple[str, ...]:
         """The id and every alias: what a user may type for this chip."""
         return (self.id, *self.aliases)

@@ -66,8 +66,8 @@ class LogScreen(Screen):
         self.notify(f"job {self.record.id} {status.state.lower()}",
                     severity="information" if status.state == "SUCCEEDED" else "warning")
 
-    def on_notice(self, message: str) -> None:
-        if "reconnect" in message or "resum" in message:
+    def on_notice(self, message: str, *, reconnect: bool = False) -> None:
+        if reconnect:
             self.reconnects += 1
             self.query_one("#log-badge", Static).update(f" ⟳ reconnected ×{self.reconnects} ")
         self.update_status()

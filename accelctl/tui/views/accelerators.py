@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Static
@@ -19,6 +19,7 @@ from accelctl.core.models import PRECISIONS, Accelerator
 from accelctl.core.query import AcceleratorQuery
 from accelctl.core.numbers import num
 from accelctl.tui.format import bar
+from accelctl.tui.views.filtered import FilteredTableView
 from accelctl.tui.widgets.virtual_table import Column, VirtualTable
 
 COLUMNS = [Column("id", "ID", 24), Column("vendor", "VENDOR", 12), Column("kind", "KIND", 11),
@@ -30,14 +31,15 @@ BAR_FIGURES = [("memory_gb", "Memory", "GB"), ("mem_bw_tbps", "Bandwidth", "TB/s
                ("tflops.fp8", "FP8", "TFLOPS"), ("tdp_w", "Power", "W")]
 
 
-class AcceleratorsView(Vertical):
+class AcceleratorsView(FilteredTableView):
     """Filter with `/`, sort with `s` (reverse with `r`), mark with space, set baseline with `b`."""
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter"), Binding("s", "sort", "Sort"), Binding("r", "reverse", "Reverse", show=False),
+        Binding("s", "sort", "Sort"), Binding("r", "reverse", "Reverse", show=False),
         Binding("space", "mark", "Mark"), Binding("b", "baseline", "Baseline", show=False),
-        Binding("c", "compare", "Compare marked"), Binding("escape", "clear_filter", "Clear", show=False),
+        Binding("c", "compare", "Compare marked"),
     ]
+    FILTER_ID = "accel-filter"
 
     class CompareRequested(Message):
         def __init__(self, ids: list[str]) -> None:
@@ -72,19 +74,11 @@ class AcceleratorsView(Vertical):
     def refilter(self) -> None:
         """Apply the filter text and sort (the same query as `accelctl ls`)."""
         table = self.query_one(VirtualTable)
-        text = self.query_one("#accel-filter", Input).value
+        text = self.filter_box().value
         sort = ("-" if table.sort_descending else "") + (table.sort_column or "vendor")
         self.shown = AcceleratorQuery(text=text, sort=sort).run(self.inventory.accelerators)
         keys = [a.id for a in self.shown]
         table.set_rows(_LazyRows(keys, self.rows), keys)  # its Highlighted message updates the detail
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "accel-filter":
-            event.input.set_class(bool(event.value), "visible")  # keep an active filter in sight
-            self.refilter()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.query_one(VirtualTable).focus()
 
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
         # Typing or holding an arrow key moves the cursor many times a second: draw the
@@ -100,15 +94,6 @@ class AcceleratorsView(Vertical):
         self.refilter()
 
     # --- actions ------------------------------------------------------------------------
-
-    def action_filter(self) -> None:
-        self.query_one("#accel-filter", Input).focus()
-
-    def action_clear_filter(self) -> None:
-        box = self.query_one("#accel-filter", Input)
-        if box.value:
-            box.value = ""
-        self.query_one(VirtualTable).focus()
 
     def action_sort(self) -> None:
         table = self.query_one(VirtualTable)
@@ -206,12 +191,7 @@ def _row(a: Accelerator) -> tuple[str, ...]:
 
 def render_detail(acc: Accelerator, baseline: Accelerator | None, inventory: Inventory) -> Group:
     """Specs with units and the sources behind each, bars against the baseline, linked reading."""
-    urls = list(dict.fromkeys(s.url for s in acc.sources))
-    ref = {u: f"[{i}]" for i, u in enumerate(urls, 1)}
-
-    def cite(*figures: str) -> str:
-        return " ".join(ref[u] for u in dict.fromkeys(u for f in figures for u in acc.sources_for(f)))
-
+    cite = acc.citation
     specs = Table.grid(padding=(0, 2))
     specs.add_column(style="bold")
     specs.add_column()
@@ -241,7 +221,8 @@ def render_detail(acc: Accelerator, baseline: Accelerator | None, inventory: Inv
         parts += [Text(f"\nvs {baseline.id}", style="bold"), bars]
     if acc.notes:
         parts += [Text("\nNotes", style="bold"), Text(acc.notes)]
-    parts += [Text("\nSources", style="bold")] + [Text(f"{ref[u]} {u}", style=f"link {u}") for u in urls]
+    parts += [Text("\nSources", style="bold")] + [Text(f"[{i}] {u}", style=f"link {u}")
+                                                   for i, u in enumerate(acc.source_urls, 1)]
     reading = inventory.reading_for(acc.id)
     parts.append(Text(f"\nReading ({len(reading)})", style="bold"))
     parts += [Text(f"{r.published or '':10} {r.title or r.url}", style=f"link {r.url}") for r in reading]

@@ -6,23 +6,24 @@ from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widgets import Input, Static
 
 from accelctl.core.inventory import Inventory
 from accelctl.core.query import ReadingQuery
 from accelctl.errors import AccelctlError
+from accelctl.tui.views.filtered import FilteredTableView
 from accelctl.tui.widgets.virtual_table import Column, VirtualTable
 
 COLUMNS = [Column("published", "DATE", 10), Column("site", "SITE", 20), Column("title", "TITLE", 70)]
 
 
-class ReadingView(Vertical):
+class ReadingView(FilteredTableView):
     """`/` filters: words, plus `acc:ID`, `topic:T`, `section:S` terms."""
 
-    BINDINGS = [Binding("slash", "filter", "Filter"), Binding("o", "open", "Open link"),
-                Binding("d", "open_discussion", "Discussion"), Binding("y", "copy", "Copy link"),
-                Binding("escape", "clear_filter", "Clear", show=False)]
+    BINDINGS = [Binding("o", "open", "Open link"), Binding("d", "open_discussion", "Discussion"),
+                Binding("y", "copy", "Copy link")]
+    FILTER_ID = "reading-filter"
 
     def __init__(self, inventory: Inventory, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -38,12 +39,9 @@ class ReadingView(Vertical):
     def on_mount(self) -> None:
         self.refilter()
 
-    def set_filter(self, text: str) -> None:
-        self.query_one("#reading-filter", Input).value = text
-
     def refilter(self) -> None:
         words, terms = [], {}
-        for word in self.query_one("#reading-filter", Input).value.split():
+        for word in self.filter_box().value.split():
             key, sep, value = word.partition(":")
             if sep and key in ("acc", "topic", "section") and value:
                 terms[key] = value
@@ -59,14 +57,6 @@ class ReadingView(Vertical):
         table.set_rows([(r.published or "-", r.site, r.title or "(untitled) " + r.url) for r in found],
                        [r.url for r in found])
         self.show_detail(table.current_key)
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "reading-filter":
-            event.input.set_class(bool(event.value), "visible")  # keep an active filter in sight
-            self.refilter()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.query_one(VirtualTable).focus()
 
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
         self.show_detail(event.key)
@@ -95,13 +85,6 @@ class ReadingView(Vertical):
     def _current(self):
         key = self.query_one(VirtualTable).current_key
         return self.by_url.get(key) if key else None
-
-    def action_filter(self) -> None:
-        self.query_one("#reading-filter", Input).focus()
-
-    def action_clear_filter(self) -> None:
-        self.set_filter("")
-        self.query_one(VirtualTable).focus()
 
     def action_open(self) -> None:
         if r := self._current():
