@@ -13,6 +13,7 @@ class ExitStatus(IntEnum):
     INVALID = 2  # invalid input or usage
     JOB_FAILED = 3
     JOB_CANCELLED = 4
+    INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report it
 
 
 class AccelctlError(Exception):

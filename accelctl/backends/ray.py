@@ -1,11 +1,14 @@
-"""Ray Jobs API backend, for the local pool and for remote Ray clusters.
+"""Ray Jobs API backend, for remote Ray clusters and the embedded local pool.
 
-It speaks the Jobs REST API directly (urllib in worker threads, aiohttp for the
-log tail websocket), so watching a job never pays the second it takes to import
-Ray; Ray's SDK loads only to package and upload a working dir. Ray's log tail replays the whole log on each connection, yields chunks
-that can end mid-line and ends silently on a normal close even while the job
-runs; `logs` checks the job's state whenever a stream ends and reconnects,
-dropping what the replay repeats.
+It speaks the Jobs REST API directly (urllib in worker threads, aiohttp for the log
+tail websocket), so watching a job never pays the second it takes to import Ray;
+Ray's SDK loads only to package and upload a working dir. Every request carries the
+pool's token (Ray token authentication) when it has one; the token is read from its
+file or environment variable at the moment of use and kept nowhere else.
+
+Ray's log tail replays the whole log on each connection, yields chunks that can end
+mid-line and ends silently on a normal close even while the job runs: the shared loop
+in `streams.follow` drops what a replay repeats and reconnects.
 """
 
 from __future__ import annotations
@@ -13,55 +16,111 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import shlex
+import time
 import urllib.error
 import urllib.request
 from typing import Any, AsyncIterator
 
-from accelctl.backends.base import JobStatus, LogBatch, Notice
-from accelctl.backends.streams import LineSplitter
-from accelctl.core.jobspec import JobSpec, Placement
+from accelctl.backends.base import Backend, JobState, JobStatus, LogBatch, Notice, Position, Probe, Progress, \
+    StreamDropped, Target
+from accelctl.backends import streams
+from accelctl.core import chips
+from accelctl.core.jobspec import JobSpec
+from accelctl.core.models import CPU, Pool, RayPool
+from accelctl.core.placement import Placement
 from accelctl.errors import AccelctlError, InvalidInput
 
-# NeuronCores per chip: Ray counts Neuron devices in cores ("neuron_cores").
-NEURON_CORES_PER_CHIP = {"aws-trainium": 2, "aws-trainium2": 8, "aws-inferentia2": 2}
-# TPU generation -> (Ray's pod-type prefix, TensorCores per chip), for the slice head resource.
-TPU_POD_TYPES = {"google-tpu-v4": ("v4", 2), "google-tpu-v5p": ("v5p", 2), "google-tpu-v5e": ("v5litepod", 1),
-                 "google-tpu-v6e-trillium": ("v6e", 1)}
-_STATES = {"PENDING": "PENDING", "RUNNING": "RUNNING", "SUCCEEDED": "SUCCEEDED", "FAILED": "FAILED",
-           "STOPPED": "CANCELLED"}
+_STATES = {"PENDING": JobState.PENDING, "RUNNING": JobState.RUNNING, "SUCCEEDED": JobState.SUCCEEDED,
+           "FAILED": JobState.FAILED, "STOPPED": JobState.CANCELLED}
 # A log record of Ray's job supervisor, as it writes them into the job's log.
 _SUPERVISOR_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\t[A-Z]+ job_manager\.py:\d+ -- ")
-RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 5)
-_SLICE = 256 * 1024  # characters of a fetched log split per batch
+_SLICE = 256 * 1024  # characters of a fetched log per chunk
+# Until a job's first output arrives, its log is polled this often: Ray's tail websocket
+# only looks at the file about once a second, and the first line is what people wait for.
+_FIRST_OUTPUT_POLL_S = 0.05
+_FIRST_OUTPUT_POLL_FOR_S = 10.0
+PROBE_TIMEOUT_S = 5.0
 
-
-class RayBackend:
+class RayBackend(Backend):
     """Jobs on one Ray cluster, reached at its dashboard address (http://HOST:8265)."""
 
-    def __init__(self, address: str, pool_name: str = "") -> None:
-        self.address = address.rstrip("/")
-        self.pool_name = pool_name
+    kind = "ray"
+
+    def __init__(self, pool_name: str, address: str | None, *, token_file: str | None = None,
+                 token_env: str | None = None) -> None:
+        super().__init__(pool_name)
+        self._address = address.rstrip("/") if address else None
+        self.token_file = token_file
+        self.token_env = token_env
+
+    @classmethod
+    def from_pool(cls, pool: Pool) -> RayBackend:
+        assert isinstance(pool, RayPool)
+        return cls(pool.name, pool.address or os.environ.get("RAY_ADDRESS"), token_file=pool.auth_token_file,
+                   token_env=pool.auth_token_env)
+
+    @classmethod
+    def from_target(cls, pool_name: str, target: Target) -> RayBackend:
+        return cls(pool_name, target.get("address"), token_file=target.get("auth_token_file"),
+                   token_env=target.get("auth_token_env"))
+
+    @property
+    def target(self) -> Target:
+        found = {"address": self.address, "auth_token_file": self.token_file, "auth_token_env": self.token_env}
+        return {k: v for k, v in found.items() if v}
+
+    @property
+    def address(self) -> str:
+        """The dashboard address; InvalidInput when the pool has none."""
+        if not self._address:
+            raise InvalidInput(f'pool "{self.pool_name}" has no address', "set `address:` or $RAY_ADDRESS")
+        return self._address
+
+    def token(self) -> str | None:
+        """The pool's Ray token, or None when the pool uses none."""
+        if self.token_env:
+            value = os.environ.get(self.token_env, "").strip()
+            if not value:
+                raise AccelctlError(f'pool "{self.pool_name}": ${self.token_env} (its Ray token) is not set')
+            return value
+        if self.token_file:
+            path = os.path.expanduser(self.token_file)
+            try:
+                with open(path) as f:
+                    return f.read().strip()
+            except OSError as e:
+                raise AccelctlError(f'pool "{self.pool_name}": cannot read its Ray token file {path}: '
+                                    f"{e.strerror}") from None
+        return None
+
+    def _headers(self) -> dict[str, str]:
+        token = self.token()
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
     # --- plumbing: the Jobs REST API over urllib; the SDK only to upload a working_dir ---
 
     def _unreachable(self, error: Exception) -> AccelctlError:
-        where = f'pool "{self.pool_name}" ' if self.pool_name else ""
         detail = str(getattr(error, "reason", "") or error).splitlines()[0] or type(error).__name__
-        return AccelctlError(f"{where}Ray at {self.address} does not answer: {detail}",
+        return AccelctlError(f'pool "{self.pool_name}": Ray at {self.address} does not answer: {detail}',
                              "is the cluster up? `accelctl local status` for the local pool")
 
     def _http(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.address + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": "application/json", **self._headers()})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return json.load(response)
         except urllib.error.HTTPError as e:
             detail = e.read().decode(errors="replace").strip().splitlines()
             message = detail[-1] if detail else e.reason
+            if e.code in (401, 403):
+                raise AccelctlError(f'pool "{self.pool_name}": Ray at {self.address} refused the request '
+                                    f"({e.code}): {message}", "check the pool's auth_token_file / auth_token_env"
+                                    ) from None
             if e.code == 404:
                 raise AccelctlError(f"Ray at {self.address} has no {path.split('/')[3]}: {message}") from None
             raise AccelctlError(f"Ray at {self.address} answered {e.code}: {message}") from None
@@ -71,16 +130,33 @@ class RayBackend:
     async def _request(self, method: str, path: str, body: Any = None) -> Any:
         return await asyncio.to_thread(self._http, method, path, body)
 
-    # --- the backend protocol ----------------------------------------------------------
+    # --- the contract ------------------------------------------------------------------
+
+    async def probe(self) -> Probe:
+        if not self._address:
+            return Probe(False, "no address (set `address:` or RAY_ADDRESS)")
+        try:
+            version = await asyncio.wait_for(self._request("GET", "/api/version"), PROBE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return Probe(False, f"{self.address}: no answer within {PROBE_TIMEOUT_S:g} s")
+        except AccelctlError as e:
+            return Probe(False, e.message)
+        return Probe(True, f"Ray {version.get('ray_version', '?')} at {self.address}")
+
+    def plan(self, spec: JobSpec, placement: Placement) -> dict[str, Any]:
+        return {"resources": ray_request(spec, placement), "entrypoint": self._entrypoint(spec)}
+
+    @staticmethod
+    def _entrypoint(spec: JobSpec) -> str:
+        if spec.timeout_s:
+            return f"timeout --signal=TERM --kill-after=30 {spec.timeout_s} sh -c {shlex.quote(spec.entrypoint)}"
+        return spec.entrypoint
 
     async def submit(self, spec: JobSpec, placement: Placement, job_id: str) -> str:
         request = ray_request(spec, placement)
         await asyncio.to_thread(self._check_fits, request)
-        entrypoint = spec.entrypoint
-        if spec.timeout_s:
-            entrypoint = f"timeout --signal=TERM --kill-after=30 {spec.timeout_s} sh -c {shlex.quote(entrypoint)}"
         body: dict[str, Any] = {
-            "entrypoint": entrypoint, "submission_id": f"accelctl-{job_id}",
+            "entrypoint": self._entrypoint(spec), "submission_id": f"accelctl-{job_id}",
             "metadata": {"accelctl_id": job_id, "accelctl_name": spec.name},
             "runtime_env": {"env_vars": dict(spec.env)} if spec.env else {},
         }
@@ -103,12 +179,12 @@ class RayBackend:
         logging.getLogger("ray").setLevel(logging.WARNING)  # Ray configures its logger on import
 
         try:
-            client = JobSubmissionClient(self.address)
+            client = JobSubmissionClient(self.address, headers=self._headers())
             runtime_env = {"working_dir": str(workdir)}
             client._upload_working_dir_if_needed(runtime_env)
         except (ConnectionError, RuntimeError) as e:
             raise self._unreachable(e) from None
-        return runtime_env["working_dir"]
+        return str(runtime_env["working_dir"])
 
     def _check_fits(self, request: dict[str, float]) -> None:
         """Refuse up front what no node of the cluster could ever run (Ray would wait forever)."""
@@ -126,82 +202,113 @@ class RayBackend:
                            "choose a pool with that accelerator, or lower count")
 
     async def status(self, backend_id: str) -> JobStatus:
-        info = await self._request("GET", f"/api/jobs/{backend_id}")
-        state = _STATES.get(str(info.get("status")), "UNKNOWN")
-        # Ray appends the log's last 20,000 characters to a failure message: keep its first clause.
-        message = (info.get("message") or "").split("\n", 1)[0].split(", last available logs", 1)[0]
-        return JobStatus(state, info.get("driver_exit_code"), message)
+        return _status(await self._request("GET", f"/api/jobs/{backend_id}"))
 
     async def cancel(self, backend_id: str) -> bool:
         return bool((await self._request("POST", f"/api/jobs/{backend_id}/stop")).get("stopped"))
 
-    async def _full_log(self, backend_id: str) -> str:
-        return (await self._request("GET", f"/api/jobs/{backend_id}/logs"))["logs"]
-
-    async def logs(self, backend_id: str, *, follow: bool, since: int = 0,
+    async def logs(self, backend_id: str, *, follow: bool, since: Position = 0,
                    notice: Notice | None = None) -> AsyncIterator[LogBatch]:
-        splitter = LineSplitter(start=since)
-        splitter.restart(0)
         info = await self._request("GET", f"/api/jobs/{backend_id}")
         preamble = PreambleFilter(notice, backend_id, str(info.get("entrypoint") or ""))
-        if not follow or _terminal((await self.status(backend_id)).state):
-            async for batch in self._replay(backend_id, splitter, preamble):
-                yield batch
-            return
-        attempt = 0
-        while True:
-            received = False
-            try:
-                async for chunk in self._tail(backend_id):
-                    received = True
-                    batch = preamble.filter(splitter.feed(chunk))
-                    if batch:
-                        yield batch
-            except (OSError, asyncio.TimeoutError, RuntimeError) as e:
-                if notice:
-                    notice(f"log stream dropped ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-                           "reconnecting", reconnect=True)
-            status = await self.status(backend_id)
-            if _terminal(status.state):
-                # The stream can close before its last chunk: the full log closes any gap.
-                splitter.restart(0)
-                async for batch in self._replay(backend_id, splitter, preamble):
-                    yield batch
-                return
-            attempt = 0 if received else attempt + 1
-            await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
-            if notice and received:
-                notice(f"log stream closed while the job is {status.state.lower()}; resuming at offset "
-                       f"{splitter.position}", reconnect=True)
-            splitter.restart(0)
+        async for batch in streams.follow(self, backend_id, live=follow, since=since, notice=notice):
+            kept = preamble.filter(batch)
+            if kept:
+                yield kept
 
-    async def _replay(self, backend_id: str, splitter: LineSplitter,
-                      preamble: PreambleFilter) -> AsyncIterator[LogBatch]:
-        """The whole log fetched at once, fed through in slices to keep batches small."""
-        text = await self._full_log(backend_id)
-        for start in range(0, len(text), _SLICE):
-            batch = preamble.filter(splitter.feed(text[start:start + _SLICE]))
-            if batch:
-                yield batch
-        batch = preamble.filter(splitter.flush())
-        if batch:
-            yield batch
+    # --- the stream source for streams.follow -------------------------------------------
+
+    async def open_log(self, backend_id: str, since: Position, *, live: bool) -> AsyncIterator[tuple[Position, str]]:
+        """Ray serves the whole log each time; a live stream replays from the start too."""
+        if not live:
+            text = (await self._request("GET", f"/api/jobs/{backend_id}/logs"))["logs"]
+            for start in range(0, len(text), _SLICE):
+                yield start, text[start:start + _SLICE]
+            return
+        if since == 0:
+            # Nothing of the job's output seen yet: poll its log until the first line (or the
+            # end), then leave the rest to the websocket.
+            async for item in self._first_output(backend_id):
+                yield item
+        at = 0
+        async for chunk in self._tail(backend_id):
+            yield at, chunk
+            at += len(chunk)
+
+    async def _first_output(self, backend_id: str) -> AsyncIterator[tuple[Position, str]]:
+        deadline = time.monotonic() + _FIRST_OUTPUT_POLL_FOR_S
+        while time.monotonic() < deadline:
+            info = await self._request("GET", f"/api/jobs/{backend_id}")
+            text = (await self._request("GET", f"/api/jobs/{backend_id}/logs"))["logs"]
+            splitter = streams.LineSplitter()
+            preamble = PreambleFilter(None, backend_id, str(info.get("entrypoint") or ""))
+            if preamble.filter(splitter.feed(0, text)) or _status(info).state.terminal:
+                yield 0, text
+                return
+            await asyncio.sleep(_FIRST_OUTPUT_POLL_S)
 
     async def _tail(self, backend_id: str) -> AsyncIterator[str]:
         """One connection to Ray's log tail websocket (it replays from the start)."""
         import aiohttp
 
         url = f"{self.address}/api/jobs/{backend_id}/logs/tail"
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=self._headers()) as session:
             try:
                 async with session.ws_connect(url, heartbeat=30, max_msg_size=0) as ws:
                     async for message in ws:
                         if message.type == aiohttp.WSMsgType.TEXT:
                             yield message.data
                         elif message.type == aiohttp.WSMsgType.ERROR:
-                            raise RuntimeError(f"websocket error: {ws.exception()}")
-            except aiohttp.ClientError as e:
-                raise RuntimeError(str(e) or type(e).__name__) from None
+                            raise StreamDropped(f"websocket error: {ws.exception()}")
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as e:
+                raise StreamDropped(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+
+
+class LocalBackend(RayBackend):
+    """The embedded pool: a Ray head on 127.0.0.1 started on demand, behind its own token."""
+
+    kind = "local"
+
+    def __init__(self, pool_name: str, address: str | None = None) -> None:
+        super().__init__(pool_name, address)
+
+    @classmethod
+    def from_pool(cls, pool: Pool) -> LocalBackend:
+        return cls(pool.name)
+
+    @classmethod
+    def from_target(cls, pool_name: str, target: Target) -> LocalBackend:
+        return cls(pool_name, target.get("address"))
+
+    @property
+    def target(self) -> Target:
+        return {"address": self.address}
+
+    def _local(self) -> Any:
+        from accelctl.backends.local import LocalRay
+
+        return LocalRay()
+
+    @property
+    def address(self) -> str:
+        if not self._address:
+            running = self._local().status()
+            if running is None:
+                raise AccelctlError("the local pool is not running", "`accelctl local start` starts it")
+            self._address = str(running["address"])
+        return self._address
+
+    def token(self) -> str | None:
+        return str(self._local().token())
+
+    async def ensure_ready(self, progress: Progress | None = None) -> None:
+        self._address = await asyncio.to_thread(self._local().ensure_started, progress)
+
+    async def probe(self) -> Probe:
+        running = await asyncio.to_thread(self._local().status)
+        if running is None:
+            return Probe(True, "stopped; starts on demand")
+        return Probe(True, f"running at {running['address']}")
 
 
 class PreambleFilter:
@@ -249,23 +356,24 @@ def ray_request(spec: JobSpec, placement: Placement) -> dict[str, float]:
         request["CPU"] = spec.resources.cpu
     if spec.resources.memory_bytes is not None:
         request["memory"] = float(spec.resources.memory_bytes)
-    if acc == "cpu":
+    if acc == CPU:
         return request
-    if acc.startswith("google-tpu"):
-        request["TPU"] = float(spec.count)
-        if spec.nodes > 1:
-            if acc not in TPU_POD_TYPES:
-                raise InvalidInput(f"multi-host {acc} on Ray is not mapped yet", "run it on a single host")
-            prefix, cores = TPU_POD_TYPES[acc]
-            request[f"TPU-{prefix}-{spec.count * spec.nodes * cores}-head"] = 1.0
-    elif acc in NEURON_CORES_PER_CHIP:
-        request["neuron_cores"] = float(spec.count * NEURON_CORES_PER_CHIP[acc])
+    if acc in chips.TPU:
+        gen = chips.TPU[acc]
+        request["TPU"] = float(placement.count)
+        if placement.nodes > 1:
+            request[f"TPU-{gen.ray_prefix}-{placement.count * placement.nodes * gen.cores_per_chip}-head"] = 1.0
+    elif acc in chips.NEURON:
+        request["neuron_cores"] = float(placement.count * chips.NEURON[acc].cores_per_chip)
+    elif acc.startswith("google-tpu"):
+        raise InvalidInput(f"{acc} on Ray is not mapped yet", "use a TPU generation Ray knows: v4, v5e, v5p, v6e, 7x")
     else:
-        request["GPU"] = float(spec.count)
+        request["GPU"] = float(placement.count)
     return request
 
 
-def _terminal(state: str) -> bool:
-    return state in ("SUCCEEDED", "FAILED", "CANCELLED")
-
-
+def _status(info: dict[str, Any]) -> JobStatus:
+    state = _STATES.get(str(info.get("status")), JobState.UNKNOWN)
+    # Ray appends the log's last 20,000 characters to a failure message: keep its first clause.
+    message = (info.get("message") or "").split("\n", 1)[0].split(", last available logs", 1)[0]
+    return JobStatus(state, info.get("driver_exit_code"), message)

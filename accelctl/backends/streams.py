@@ -1,34 +1,56 @@
-"""Turning a character stream that arrives in arbitrary chunks into exact lines.
+"""Exact log streams: the one reconnect / resume loop every backend uses.
 
-Chunks may end mid-line; a reconnected stream may replay from its start. The
-splitter keeps the absolute position, drops what a replay repeats, and yields
-each line once. Lines split on "\\n" only, so a "\\r" progress update stays
+A backend supplies two things (`LogSource`): "open a stream of the job's output from
+position P" and "the job's status". `follow` turns them into batches of lines that
+are exact across dropped connections, streams that close while the job still runs,
+and servers that replay from the start: every line once, none skipped, and a
+reconnect reported once to the user.
+
+Chunks may end mid-line. Lines split on "\\n" only, so a "\\r" progress update stays
 inside its line as it was served.
 """
 
 from __future__ import annotations
 
-from accelctl.backends.base import LogBatch
+import asyncio
+from typing import AsyncIterator, Protocol
+
+from accelctl.backends.base import JobStatus, LogBatch, Notice, Position, StreamDropped
+
+RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # seconds; the last repeats while nothing arrives
+
+
+class LogSource(Protocol):
+    """What a backend gives the stream loop."""
+
+    def open_log(self, backend_id: str, since: Position, *, live: bool) -> AsyncIterator[tuple[Position, str]]:
+        """Chunks of the job's output, each with the position of its first character.
+
+        The first chunk may start before `since` (a server that replays): the loop drops
+        what it already has. `live=False`: what exists now, then stop. `live=True`: keep
+        going as the job writes, until the connection ends; raise StreamDropped when it
+        ends abnormally.
+        """
+        ...
+
+    async def status(self, backend_id: str) -> JobStatus:
+        """The job's current state."""
+        ...
 
 
 class LineSplitter:
-    """Chunks in, batches of complete lines out, with resume after a replaying reconnect."""
+    """Positioned chunks in, batches of complete lines out; what a replay repeats is dropped."""
 
-    def __init__(self, start: int = 0) -> None:
+    def __init__(self, start: Position = 0) -> None:
         self.position = start  # characters of the stream taken in so far
         self._partial = ""
-        self._replay_left = 0  # characters a restarted stream repeats, to drop
 
-    def restart(self, stream_start: int = 0) -> None:
-        """A new connection begins; its first character is at `stream_start`."""
-        self._replay_left = max(0, self.position - stream_start)
-
-    def feed(self, chunk: str) -> LogBatch | None:
-        """Take in a chunk; return the lines it completes, if any."""
-        if self._replay_left:
-            dropped = min(len(chunk), self._replay_left)
-            self._replay_left -= dropped
-            chunk = chunk[dropped:]
+    def feed(self, at: Position, chunk: str) -> LogBatch | None:
+        """Take in `chunk`, whose first character is at `at`; return the lines it completes."""
+        if at < self.position:
+            chunk = chunk[self.position - at:]
+        elif at > self.position:
+            raise StreamDropped(f"the stream skipped from position {self.position} to {at}")
         if not chunk:
             return None
         self.position += len(chunk)
@@ -39,9 +61,63 @@ class LineSplitter:
         return LogBatch(lines, self.position - len(self._partial))
 
     def flush(self) -> LogBatch | None:
-        """The last line if it had no newline (the stream is over)."""
+        """The last line if it had no newline; `resume` points at its start."""
         if not self._partial:
             return None
-        batch = LogBatch([self._partial], self.position, partial=True)
+        partial, self._partial = self._partial, ""
+        return LogBatch([partial], self.position, partial=True, resume=self.position - len(partial))
+
+    def rewind_partial(self) -> None:
+        """Forget an unfinished last line, so that the next stream delivers it whole."""
+        self.position -= len(self._partial)
         self._partial = ""
-        return batch
+
+
+async def follow(source: LogSource, backend_id: str, *, live: bool, since: Position = 0,
+                 notice: Notice | None = None) -> AsyncIterator[LogBatch]:
+    """The job's output from `since`, in batches of lines.
+
+    Without `live` (or once the job has ended): one snapshot, its unfinished last line
+    as a partial batch. With `live`: reconnect whenever a stream ends while the job
+    runs, backing off while nothing arrives; when the job ends, one last snapshot closes
+    any gap the live stream left. AccelctlError from `status` (the pool is gone) ends it.
+    """
+    splitter = LineSplitter(since)
+    if not live or (await source.status(backend_id)).state.terminal:
+        async for batch in _snapshot(source, backend_id, splitter):
+            yield batch
+        return
+    attempt = 0
+    while True:
+        started_at, dropped = splitter.position, False
+        try:
+            async for at, chunk in source.open_log(backend_id, splitter.position, live=True):
+                batch = splitter.feed(at, chunk)
+                if batch:
+                    yield batch
+        except StreamDropped as e:
+            dropped = True
+            if notice:
+                notice(f"log stream dropped ({e or 'connection lost'}); reconnecting", reconnect=True)
+        received = splitter.position > started_at  # new output came, even if no whole line yet
+        splitter.rewind_partial()  # the next stream (or the snapshot) brings that line whole
+        status = await source.status(backend_id)
+        if status.state.terminal:
+            async for batch in _snapshot(source, backend_id, splitter):
+                yield batch
+            return
+        attempt = 0 if received else attempt + 1
+        await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
+        if notice and received and not dropped:
+            notice(f"log stream closed while the job is {status.state.lower()}; resuming at offset "
+                   f"{splitter.position}", reconnect=True)
+
+
+async def _snapshot(source: LogSource, backend_id: str, splitter: LineSplitter) -> AsyncIterator[LogBatch]:
+    async for at, chunk in source.open_log(backend_id, splitter.position, live=False):
+        batch = splitter.feed(at, chunk)
+        if batch:
+            yield batch
+    last = splitter.flush()
+    if last:
+        yield last

@@ -1,4 +1,4 @@
-"""Job commands: submit, logs, jobs, cancel, and `local` for the embedded pool.
+"""Job commands: submit, logs, jobs, cancel.
 
 The job's own output goes to stdout exactly; accelctl's messages go to stderr.
 asyncio loads inside the commands: `accelctl ls` and `--help` import this module too.
@@ -7,17 +7,25 @@ asyncio loads inside the commands: `accelctl ls` and `--help` import this module
 from __future__ import annotations
 
 import sys
-import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from accelctl.cli.context import Context, pass_ctx
 from accelctl.cli.output import emit_data, emit_table, output_option
-from accelctl.errors import ExitStatus
+from accelctl.core.jobstate import JobState
+from accelctl.core.numbers import duration, timestamp
+from accelctl.errors import AccelctlError, ExitStatus
 
-_EXIT = {"SUCCEEDED": ExitStatus.OK, "FAILED": ExitStatus.JOB_FAILED, "CANCELLED": ExitStatus.JOB_CANCELLED}
+if TYPE_CHECKING:
+    from accelctl.backends.base import Backend, LogBatch
+    from accelctl.core.jobspec import JobSpec
+    from accelctl.core.placement import Placement
+    from accelctl.core.store import JobRecord
+
+_EXIT = {JobState.SUCCEEDED: ExitStatus.OK, JobState.FAILED: ExitStatus.JOB_FAILED,
+         JobState.CANCELLED: ExitStatus.JOB_CANCELLED}
 
 
 def say(message: str, *, reconnect: bool = False) -> None:
@@ -41,7 +49,8 @@ def submit(ctx: Context, spec_path: str, pool: str | None, detach: bool, dry_run
     Exit status: 0 when the job succeeds, 3 when it fails, 4 when it is cancelled,
     1 when the backend does not answer, 2 for a bad spec.
     """
-    from accelctl.core.jobspec import load_jobspec, place
+    from accelctl.core.jobspec import load_jobspec
+    from accelctl.core.placement import place
 
     spec = load_jobspec(spec_path, overrides)
     placement = place(spec, ctx.inventory, pool)
@@ -53,8 +62,8 @@ def submit(ctx: Context, spec_path: str, pool: str | None, detach: bool, dry_run
     sys.exit(asyncio.run(_submit(spec, placement, detach)))
 
 
-async def _submit(spec: Any, placement: Any, detach: bool) -> int:
-    from accelctl.backends import submit_job
+async def _submit(spec: JobSpec, placement: Placement, detach: bool) -> int:
+    from accelctl.backends.jobs import submit_job
     from accelctl.core.store import default_store
 
     if spec.retries:
@@ -68,10 +77,11 @@ async def _submit(spec: Any, placement: Any, detach: bool) -> int:
     return await _follow(record, backend)
 
 
-async def _follow(record: Any, backend: Any, since: int = 0) -> int:
-    """Stream a job's logs to stdout from offset `since` until it ends; Ctrl-C detaches."""
+async def _follow(record: JobRecord, backend: Backend, since: Any = 0) -> int:
+    """Stream a job's logs to stdout from position `since` until it ends; Ctrl-C detaches."""
     from asyncio import CancelledError
 
+    from accelctl.backends.jobs import record_status
     from accelctl.core.store import default_store
 
     try:
@@ -81,22 +91,22 @@ async def _follow(record: Any, backend: Any, since: int = 0) -> int:
     except (KeyboardInterrupt, CancelledError):
         say(f"detached; job {record.id} keeps running. Re-attach: `accelctl logs -f {record.id}`; "
             f"cancel: `accelctl cancel {record.id}`")
-        return 130
-    default_store().update(record.id, status.state, exit_code=status.exit_code, message=status.message)
-    if status.state != "SUCCEEDED":
+        return ExitStatus.INTERRUPTED
+    record_status(default_store(), record, status)
+    if status.state != JobState.SUCCEEDED:
         detail = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
         say(f"job {record.id} {status.state.lower()}{detail}{': ' + status.message if status.message else ''}")
     return _EXIT.get(status.state, ExitStatus.ERROR)
 
 
-def _write(batch: Any) -> None:
+def _write(batch: LogBatch) -> None:
     """The job's lines to stdout, exactly (a last line without newline stays without)."""
     sys.stdout.write(batch.text)
     sys.stdout.flush()
 
 
-def _print_plan(spec: Any, placement: Any, fmt: str) -> None:
-    from accelctl.backends import plan
+def _print_plan(spec: JobSpec, placement: Placement, fmt: str) -> None:
+    from accelctl.backends.jobs import plan
 
     steps = plan(spec, placement)
     if fmt != "table":
@@ -121,7 +131,7 @@ def logs(job: str, follow: bool, tail: int | None) -> None:
     sys.exit(asyncio.run(_logs(record, follow, tail)))
 
 
-async def _logs(record: Any, follow: bool, tail: int | None) -> int:
+async def _logs(record: JobRecord, follow: bool, tail: int | None) -> int:
     from accelctl.backends import backend_of
     from accelctl.backends.base import LogBatch
 
@@ -135,15 +145,15 @@ async def _logs(record: Any, follow: bool, tail: int | None) -> int:
     last: deque[str] = deque(maxlen=tail)
     final = None
     async for batch in backend.logs(record.backend_id, follow=False):
-        last.extend(batch.lines)
         final = batch
+        if follow and batch.partial:
+            break  # an unfinished last line: the follow below brings it whole
+        last.extend(batch.lines)
     if last:
-        _write(LogBatch(list(last), 0, partial=bool(final and final.partial)))
+        _write(LogBatch(list(last), 0, partial=bool(final and final.partial and not follow)))
     if not follow:
         return ExitStatus.OK
-    # Resume right after what was read, or at the start of an unfinished last line.
-    since = final.end - (len(final.lines[-1]) if final.partial else 0) if final else 0
-    return await _follow(record, backend, since)
+    return await _follow(record, backend, final.resume_at if final else 0)
 
 
 @click.command(name="jobs")
@@ -156,19 +166,20 @@ def jobs_cmd(pool: str | None, show_all: bool, fmt: str) -> None:
 
     store = default_store()
     records = store.list(pool=pool)
-    from accelctl.backends import refresh_states
-
     import asyncio
+
+    from accelctl.backends.jobs import refresh_states
 
     notes = asyncio.run(refresh_states(store, [r for r in records if not r.terminal]))
     records = store.list(pool=pool, include_done=show_all)
     if fmt != "table":
-        emit_data([{"id": r.id, "name": r.name, "pool": r.pool, "backend": r.backend, "state": r.state,
-                    "submitted_at": _iso(r.submitted_at), "ended_at": _iso(r.ended_at), "exit_code": r.exit_code,
-                    "note": notes.get(r.id, "")} for r in records], fmt)
+        emit_data([{"id": r.id, "name": r.name, "pool": r.pool, "backend": r.backend, "state": str(r.state),
+                    "submitted_at": timestamp(r.submitted_at), "ended_at": timestamp(r.ended_at),
+                    "exit_code": r.exit_code, "note": notes.get(r.id, "")} for r in records], fmt)
         return
-    rows = [(r.id, r.name, r.pool, r.state + (" (?)" if r.id in notes else ""), _iso(r.submitted_at) or "-",
-             _age(r), "-" if r.exit_code is None else str(r.exit_code)) for r in records]
+    rows = [(r.id, r.name, r.pool, r.state + (" (?)" if r.id in notes else ""), timestamp(r.submitted_at) or "-",
+             duration(r.submitted_at, r.ended_at), "-" if r.exit_code is None else str(r.exit_code))
+            for r in records]
     emit_table(("ID", "NAME", "POOL", "STATE", "SUBMITTED", "DURATION", "EXIT"), rows)
     for job_id, note in notes.items():
         say(f"{job_id}: {note}")
@@ -185,54 +196,14 @@ def cancel(job: str) -> None:
     if record.terminal:
         say(f"job {record.id} already {record.state.lower()}")
         return
-    from accelctl.backends import backend_of
-
-    backend = backend_of(record)
     import asyncio
 
-    stopped = asyncio.run(backend.cancel(record.backend_id))
-    store.update(record.id, "CANCELLED")
-    say(f"job {record.id} cancelled" if stopped else f"job {record.id} was not running")
+    from accelctl.backends.jobs import cancel_job
 
-
-@click.group()
-def local() -> None:
-    """The embedded pool: a Ray head on 127.0.0.1, started on demand."""
-
-
-@local.command(name="status")
-def local_status() -> None:
-    """Is the local pool running, and where."""
-    from accelctl.backends.local import LocalRay
-
-    state = LocalRay().status()
-    if state is None:
-        click.echo("local pool: stopped (the first job that needs it starts it)")
-        return
-    click.echo(f"local pool: running at {state['address']} (Ray {state['ray_version']}; "
-               f"session files in {state['temp_dir']})")
-
-
-@local.command(name="start")
-def local_start() -> None:
-    """Start the local pool now (jobs start it on demand anyway)."""
-    from accelctl.backends.local import LocalRay
-
-    click.echo(LocalRay().ensure_started(say))
-
-
-@local.command(name="stop")
-def local_stop() -> None:
-    """Stop the local pool and every process it started."""
-    from accelctl.backends.local import LocalRay
-
-    click.echo("local pool: stopped" if LocalRay().stop() else "local pool: was not running")
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts))
-
-
-def _age(record: Any) -> str:
-    seconds = int((record.ended_at or time.time()) - record.submitted_at)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    say(f"cancelling job {record.id}; waiting for it to stop")
+    status = asyncio.run(cancel_job(store, record))
+    if not status.state.terminal:
+        raise AccelctlError(f"job {record.id} was asked to stop but is still {status.state.lower()}",
+                            f"check again with `accelctl jobs`; `accelctl cancel {record.id}` asks again")
+    say(f"job {record.id} cancelled" if status.state == JobState.CANCELLED
+        else f"job {record.id} had already ended: {status.state.lower()}")

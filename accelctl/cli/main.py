@@ -44,10 +44,10 @@ def cli(ctx: click.Context, inventory_path: str | None, traceback_flag: bool) ->
 
 
 def _register() -> None:
-    from accelctl.cli import catalog, jobs
+    from accelctl.cli import catalog, jobs, local
 
     for command in (catalog.ls, catalog.show, catalog.compare, catalog.read, catalog.pools, catalog.validate,
-                    jobs.submit, jobs.logs, jobs.jobs_cmd, jobs.cancel, jobs.local):
+                    jobs.submit, jobs.logs, jobs.jobs_cmd, jobs.cancel, local.local):
         cli.add_command(command)
 
 
@@ -89,8 +89,9 @@ def _print_error(e: AccelctlError) -> None:
     if isinstance(e, ProblemsFound):
         for problem in e.problems:
             click.echo(str(problem), err=True)
-        fix = "fix the file" if len({p.path for p in e.problems}) == 1 else "fix the files"
-        click.echo(f"accelctl: {len(e.problems)} problem(s); {fix} and run `accelctl validate`", err=True)
+        if len(e.problems) > 1:
+            fix = "fix the file" if len({p.path for p in e.problems}) == 1 else "fix the files"
+            click.echo(f"accelctl: {len(e.problems)} problems; {fix}", err=True)
     else:
         click.echo(f"accelctl: error: {e}", err=True)
 

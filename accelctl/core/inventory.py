@@ -18,10 +18,10 @@ import pickle
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from accelctl import __version__, paths
-from accelctl.core.models import CPU, Accelerator, Pool, Reading, valid_id
+from accelctl.core.models import CPU, POOL_TYPES, Accelerator, Pool, Reading, valid_id
 from accelctl.core.files import read_capped
 from accelctl.core.problems import Problem, ProblemsFound, did_you_mean
 from accelctl.errors import NotFound
@@ -239,20 +239,36 @@ class _Merger:
                 entry.origin[name] = (doc, loc)
 
     def validate(self) -> Inventory:
-        from accelctl.core import validation  # pydantic loads only here, on a cache miss
-
         # Catalog order: vendor, then name. Queries keep it, so it breaks their ties.
-        accelerators = sorted((acc for acc, _ in validation.validate_entries(self, "accelerators")),
+        accelerators = sorted((acc for acc, _ in self._validate("accelerators", lambda _: Accelerator)),
                               key=lambda a: (a.vendor.lower(), a.name.lower()))
         by_name = self._names()
-        reading = [self._link_reading(r, entry, by_name) for r, entry in validation.validate_entries(self, "reading")]
+        reading = [self._link_reading(r, entry, by_name) for r, entry in self._validate("reading", lambda _: Reading)]
         pools = []
-        for pool, entry in validation.validate_entries(self, "pools"):
+        for pool, entry in self._validate("pools", self._pool_type):
             pools.append(pool)
             if pool.accelerator != CPU and pool.accelerator.lower() not in by_name:
                 self._fail(entry, ("accelerator",), f'unknown accelerator "{pool.accelerator}"'
                            f'{did_you_mean(pool.accelerator, [*by_name, CPU])}')
         return Inventory(tuple(accelerators), tuple(reading), tuple(pools), tuple(self.files))
+
+    def _validate(self, section: str, record_type: Callable[[_Entry], type | None]) -> list[tuple[Any, _Entry]]:
+        from accelctl.core import validation  # pydantic loads only here, on a cache miss
+
+        def report(entry: _Entry, finding: tuple[Loc, str, bool]) -> None:
+            self._fail(entry, finding[0], finding[1], key=finding[2])
+
+        return validation.validate_entries(self.entries[section].values(), record_type, lambda e: e.data, report)
+
+    def _pool_type(self, entry: _Entry) -> type | None:
+        """The pool record type its `backend` names; None (and a problem) for an unknown one."""
+        backend = entry.data.get("backend")
+        if isinstance(backend, str) and backend in POOL_TYPES:
+            return POOL_TYPES[backend]
+        hint = did_you_mean(str(backend), POOL_TYPES) if isinstance(backend, str) else ""
+        self._fail(entry, ("backend",) if "backend" in entry.data else (),
+                   f"backend must be one of {', '.join(POOL_TYPES)}{hint}", key="backend" not in entry.data)
+        return None
 
     def _names(self) -> dict[str, str]:
         """Lower-cased id and alias -> id, from the merged entries (valid or not, so that

@@ -1,7 +1,8 @@
 """Job specs (jobs/*.yaml): what to run and what it needs, and the pool it goes to.
 
 Specs load like the inventory: safe YAML, strict types, every problem pinned to
-`path:line:column`. `--set KEY=VALUE` overrides apply before validation.
+`path:line:column`. `--set KEY=VALUE` overrides apply before validation. Which pool a
+spec goes to is `core.placement`'s business.
 """
 
 from __future__ import annotations
@@ -12,39 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from accelctl.core.inventory import Inventory
-from accelctl.core.models import CPU, Pool, check, check_range, check_text, valid_id
+from accelctl.core.models import CPU, Resources, check, check_range, check_text, valid_id
 from accelctl.core.problems import Problem, ProblemsFound
 from accelctl.errors import InvalidInput
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
-_MEMORY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-
-
-@dataclass(frozen=True)
-class Resources:
-    """Host resources the job's entrypoint needs besides accelerators."""
-
-    __pydantic_config__ = {"extra": "forbid", "strict": True}
-    cpu: float | None = None
-    memory: str | None = None  # Kubernetes quantity: 512Mi, 4Gi, 2G
-
-    def __post_init__(self) -> None:
-        check_range(self, ("cpu",), 0)
-        check(self.memory is None or bool(_MEMORY.match(self.memory)), "memory",
-               f'"{self.memory}" is not a memory quantity: use e.g. 512Mi, 4Gi, 2G')
-
-    @property
-    def memory_bytes(self) -> int | None:
-        if self.memory is None:
-            return None
-        m = _MEMORY.match(self.memory)
-        assert m  # checked in __post_init__
-        number = self.memory[: len(self.memory) - len(m.group(2) or "")]
-        return int(float(number) * _UNITS[m.group(2) or ""])
 
 
 @dataclass(frozen=True)
@@ -81,6 +55,17 @@ class JobSpec:
             check(bool(_DURATION.match(self.timeout)), "timeout",
                    f'"{self.timeout}" is not a duration: use seconds or 30s, 10m, 2h, 1d')
         check(not isinstance(self.timeout, int) or self.timeout > 0, "timeout", "must be positive")
+
+    def problem(self, key: str, message: str) -> Problem:
+        """A Problem pinned to where `key` was set: its line and column in the spec file,
+        or `--set` when an override gave it (the loader records which)."""
+        where: dict[str, tuple[str, int, int]] = getattr(self, "_where", {})
+        path, line, column = where.get(key, (self.path or "<spec>", 0, 0))
+        return Problem(path, line, column, key, message)
+
+    def given(self, key: str) -> bool:
+        """Whether the spec file or an override set `key` (rather than its default)."""
+        return key in getattr(self, "_where", {})
 
     @property
     def timeout_s(self) -> int | None:
@@ -140,6 +125,10 @@ def load_jobspec(path: str | os.PathLike[str], overrides: list[str] | tuple[str,
             problems.append(doc.problem(loc, message, key=key))
     if problems:
         raise ProblemsFound(problems)
+    # Where each top-level field came from, for problems found later (placement, backends).
+    where = {str(k): ("--set", 0, 0) if k in overridden else (doc.path, *doc.position((k,)))
+             for k in data if k != "path"}
+    object.__setattr__(spec, "_where", where)
     workdir = spec.workdir_path
     if workdir is not None and not workdir.is_dir():
         raise ProblemsFound([doc.problem(("workdir",), f'"{spec.workdir}" is not a directory ({workdir})')])
@@ -166,52 +155,3 @@ def _set(data: dict[str, Any], keys: list[str], value: Any) -> None:
         data[key] = child = dict(child)
         data = child
     data[keys[-1]] = value
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where a spec goes: the pool, the resolved accelerator id, and why others were rejected."""
-
-    pool: Pool
-    accelerator: str  # catalog id, or "cpu"
-    rejected: tuple[tuple[str, str], ...] = ()
-
-
-def place(spec: JobSpec, inventory: Inventory, pool_name: str | None = None) -> Placement:
-    """Choose the pool for `spec`: `pool_name`, else the spec's pool, else the first that fits.
-
-    Example pools are never chosen automatically. InvalidInput lists every pool
-    with the reason it was rejected when none fits.
-    """
-    accelerator = CPU if spec.accelerator == CPU else inventory.accelerator(spec.accelerator).id
-    wanted = pool_name or spec.pool
-    if wanted:
-        pool = inventory.pool(wanted)
-        reason = _misfit(spec, accelerator, pool, inventory, explicit=True)
-        if reason:
-            raise InvalidInput(f'pool "{pool.name}" cannot run {spec.name}: {reason}')
-        return Placement(pool, accelerator)
-    rejected = []
-    for pool in inventory.pools:
-        reason = _misfit(spec, accelerator, pool, inventory, explicit=False)
-        if reason is None:
-            return Placement(pool, accelerator, tuple(rejected))
-        rejected.append((pool.name, reason))
-    listing = "; ".join(f"{name}: {why}" for name, why in rejected)
-    raise InvalidInput(f"no pool fits {spec.name} ({spec.count}x {accelerator} x {spec.nodes} node(s)): {listing}",
-                       "add a pool in your overlay (see `accelctl pools`) or pass --pool")
-
-
-def _misfit(spec: JobSpec, accelerator: str, pool: Pool, inventory: Inventory, explicit: bool) -> str | None:
-    """Why `pool` cannot take `spec`, or None when it can."""
-    if pool.example and not explicit:
-        return "example pool (copy it to your overlay and edit it to use it)"
-    pool_acc = CPU if pool.accelerator == CPU else inventory.accelerator(pool.accelerator).id
-    if accelerator != CPU and pool_acc != accelerator:
-        return f"has {pool_acc}, not {accelerator}"
-    if accelerator != CPU and spec.count > pool.count:
-        return f"has {pool.count} chip(s) per node, the job needs {spec.count}"
-    if spec.nodes > pool.nodes:
-        return f"has {pool.nodes} node(s), the job needs {spec.nodes}"
-    return None
-

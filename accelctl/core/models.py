@@ -24,8 +24,16 @@ Form = Literal["chip", "card", "module", "superchip", "system", "ip"]
 KINDS: tuple[str, ...] = get_args(Kind)
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
 # Figures that must be backed by a source when present; `tflops` stands for all precisions.
-FIGURES = ("year", "memory_gb", "memory_type", "mem_bw_tbps", "tdp_w", "interconnect")
+FIGURES = ("year", "memory_gb", "memory_type", "mem_bw_tbps", "sram_mb", "sram_bw_tbps", "tdp_w", "interconnect")
 COVERABLE = frozenset(FIGURES + ("tflops",) + tuple(f"tflops.{p}" for p in PRECISIONS))
+# What a source is. The first four are "first-party" (primary) kinds: the maker, the
+# cloud that rents the chip, an audited benchmark, a peer-reviewed paper or the maker's
+# own conference deck. `press` is a named publication's reporting; `other` the rest.
+SourceKind = Literal["vendor", "cloud", "benchmark", "paper", "press", "other"]
+SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
+PRIMARY_KINDS = frozenset({"vendor", "cloud", "benchmark", "paper"})
+# Not on sale or for rent yet: such a chip has a status and no `year`.
+Status = Literal["announced", "rumoured"]
 CPU = "cpu"  # the accelerator of pools and jobs that need none
 
 Strings = tuple[str, ...]
@@ -33,6 +41,9 @@ Strings = tuple[str, ...]
 _ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _URL = re.compile(r"^https?://\S+$")
 _DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
+_MEMORY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 
 
 class FieldError(ValueError):
@@ -79,6 +90,11 @@ def check_url(value: str | None, field_name: str) -> None:
 class Tflops:
     """Dense peak throughput per precision, in TFLOPS (TOPS for int8)."""
 
+    @staticmethod
+    def unit(precision: str) -> str:
+        """The unit of one precision's figure: TOPS for integer math, TFLOPS otherwise."""
+        return "TOPS" if precision.removeprefix("tflops.") == "int8" else "TFLOPS"
+
     __pydantic_config__ = _STRICT
     fp32: float | None = None
     tf32: float | None = None
@@ -94,11 +110,17 @@ class Tflops:
 
 @dataclass(frozen=True)
 class Source:
-    """A URL and the figures it backs (none: it gives context only)."""
+    """A URL, what kind of source it is, and the figures it backs (none: context only)."""
 
     __pydantic_config__ = _STRICT
     url: str
     covers: Strings = ()
+    kind: SourceKind = "other"
+
+    @property
+    def primary(self) -> bool:
+        """The maker's, a cloud's, an audited benchmark's or a paper's own page."""
+        return self.kind in PRIMARY_KINDS
 
     def __post_init__(self) -> None:
         check_url(self.url, "url")
@@ -132,7 +154,9 @@ class Accelerator:
     year: int | None = None
     memory_gb: float | None = None
     memory_type: str | None = None
-    mem_bw_tbps: float | None = None
+    mem_bw_tbps: float | None = None  # off-chip memory only (HBM, GDDR, LPDDR); SRAM below
+    sram_mb: float | None = None  # on-chip SRAM where the vendor states it (MB, 10^6 bytes)
+    sram_bw_tbps: float | None = None
     tflops: Tflops = field(default_factory=Tflops)
     tdp_w: float | None = None
     interconnect: str | None = None
@@ -140,12 +164,16 @@ class Accelerator:
     kubernetes: KubernetesInfo | None = None
     aliases: Strings = ()
     sources: tuple[Source, ...] = ()  # required in effect: every figure needs one
+    status: Status | None = None  # None: on sale or for rent
     notes: str | None = None
 
     def __post_init__(self) -> None:
         check_text(self, ("name", "vendor", "memory_type", "interconnect", "software", "aliases"))
         check_range(self, ("year",), 1990, 2100)
-        check_range(self, ("memory_gb", "mem_bw_tbps", "tdp_w"), 0)
+        check_range(self, ("memory_gb", "mem_bw_tbps", "sram_mb", "sram_bw_tbps", "tdp_w"), 0)
+        check(self.status is None or self.year is None, "year",
+              f"a chip with `status: {self.status}` has no year yet (year is when it went on "
+              "sale or for rent); give the announcement date in notes")
         covered = {name for s in self.sources for name in s.covers}
         missing = [f for f in FIGURES if getattr(self, f) is not None and f not in covered]
         missing += [f"tflops.{p}" for p in PRECISIONS if getattr(self.tflops, p) is not None
@@ -162,8 +190,18 @@ class Accelerator:
 
     def sources_for(self, name: str) -> list[str]:
         """URLs that back one figure (`memory_gb`, `tflops.bf16`, ...)."""
+        return [s.url for s in self.backing(name)]
+
+    def backing(self, name: str) -> list[Source]:
+        """The sources that back one figure (`memory_gb`, `tflops.bf16`, ...)."""
         wanted = {name, "tflops"} if name.startswith("tflops.") else {name}
-        return [s.url for s in self.sources if wanted & set(s.covers)]
+        return [s for s in self.sources if wanted & set(s.covers)]
+
+    @property
+    def stored_figures(self) -> list[str]:
+        """The names of the figures this entry states (`year`, `tflops.bf16`, ...)."""
+        return [f for f in FIGURES if getattr(self, f) is not None] + \
+            [f"tflops.{p}" for p in PRECISIONS if getattr(self.tflops, p) is not None]
 
     @property
     def source_urls(self) -> list[str]:
@@ -209,6 +247,29 @@ class Reading:
 
 
 @dataclass(frozen=True)
+class Resources:
+    """Host resources the job's entrypoint needs besides accelerators."""
+
+    __pydantic_config__ = _STRICT
+    cpu: float | None = None
+    memory: str | None = None  # Kubernetes quantity: 512Mi, 4Gi, 2G
+
+    def __post_init__(self) -> None:
+        check_range(self, ("cpu",), 0)
+        check(self.memory is None or bool(_MEMORY.match(self.memory)), "memory",
+               f'"{self.memory}" is not a memory quantity: use e.g. 512Mi, 4Gi, 2G')
+
+    @property
+    def memory_bytes(self) -> int | None:
+        if self.memory is None:
+            return None
+        m = _MEMORY.match(self.memory)
+        assert m  # checked in __post_init__
+        number = self.memory[: len(self.memory) - len(m.group(2) or "")]
+        return int(float(number) * _UNITS[m.group(2) or ""])
+
+
+@dataclass(frozen=True)
 class PoolBase:
     """Fields every pool has, whatever its backend."""
 
@@ -248,11 +309,19 @@ class RayPool(PoolBase):
     __pydantic_config__ = _STRICT
     backend: Literal["ray"] = "ray"
     address: str | None = None  # http://HOST:8265; None: $RAY_ADDRESS at submit time
+    # Ray token authentication: where the token is read from (never the token itself).
+    auth_token_file: str | None = None
+    auth_token_env: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.address is None or bool(re.match(r"^(https?|ray)://\S+$", self.address)), "address",
                f'"{self.address}" is not a Ray address: use http://HOST:8265')
+        check_text(self, ("auth_token_file", "auth_token_env"))
+        check(not (self.auth_token_file and self.auth_token_env), "auth_token_env",
+              "set auth_token_file or auth_token_env, not both")
+        check(self.auth_token_env is None or bool(re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", self.auth_token_env)),
+              "auth_token_env", f'"{self.auth_token_env}" is not an environment variable name')
 
     @property
     def location(self) -> str:

@@ -15,20 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from accelctl.core.jobstate import JobState
 from accelctl.core.problems import did_you_mean
 from accelctl.errors import AccelctlError, NotFound
 
-TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
-STATES = ("PENDING", "RUNNING", *TERMINAL, "UNKNOWN")
+SCHEMA_VERSION = 1  # PRAGMA user_version of a current store
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
+# Version 0 (the first store) kept an `address` column; version 1 keeps a JSON target.
+_SCHEMA_V1 = """
+CREATE TABLE jobs (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     pool TEXT NOT NULL,
     backend TEXT NOT NULL,
     backend_id TEXT NOT NULL,
-    address TEXT NOT NULL DEFAULT '',
+    target TEXT NOT NULL DEFAULT '{}',
     spec TEXT NOT NULL,
     state TEXT NOT NULL,
     submitted_at REAL NOT NULL,
@@ -36,7 +37,16 @@ CREATE TABLE IF NOT EXISTS jobs (
     exit_code INTEGER,
     message TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS jobs_submitted ON jobs (submitted_at);
+CREATE INDEX jobs_submitted ON jobs (submitted_at);
+"""
+_MIGRATE_V0_TO_V1 = """
+ALTER TABLE jobs RENAME TO jobs_v0;
+DROP INDEX IF EXISTS jobs_submitted;
+""" + _SCHEMA_V1 + """
+INSERT INTO jobs SELECT id, name, pool, backend, backend_id,
+    CASE WHEN address = '' THEN '{}' ELSE json_object('address', address) END,
+    spec, state, submitted_at, ended_at, exit_code, message FROM jobs_v0;
+DROP TABLE jobs_v0;
 """
 
 
@@ -47,11 +57,11 @@ class JobRecord:
     id: str
     name: str
     pool: str
-    backend: str
+    backend: str  # the pool's kind when the job was submitted
     backend_id: str  # the backend's own id (Ray submission id, ...)
-    address: str  # where the backend was reached at submit time
+    target: dict[str, Any]  # what the backend needs to reach the job again (no secrets)
     spec: dict[str, Any]
-    state: str
+    state: JobState
     submitted_at: float
     ended_at: float | None = None
     exit_code: int | None = None
@@ -59,7 +69,7 @@ class JobRecord:
 
     @property
     def terminal(self) -> bool:
-        return self.state in TERMINAL
+        return self.state.terminal
 
 
 def new_job_id() -> str:
@@ -79,7 +89,8 @@ class JobStore:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA busy_timeout=30000")
-        conn.executescript(_SCHEMA)
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            _migrate(conn, self.path)
         return conn
 
     def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[JobRecord]:
@@ -99,18 +110,18 @@ class JobStore:
     def add(self, record: JobRecord) -> None:
         """Insert a new job."""
         self._write("INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (
-            record.id, record.name, record.pool, record.backend, record.backend_id, record.address,
-            json.dumps(record.spec), record.state, record.submitted_at, record.ended_at, record.exit_code,
+            record.id, record.name, record.pool, record.backend, record.backend_id, json.dumps(record.target),
+            json.dumps(record.spec), str(record.state), record.submitted_at, record.ended_at, record.exit_code,
             record.message))
 
-    def update(self, job_id: str, state: str, *, exit_code: int | None = None, message: str | None = None,
+    def update(self, job_id: str, state: JobState, *, exit_code: int | None = None, message: str | None = None,
                ended_at: float | None = None) -> None:
         """Record a job's new state; a terminal state also records when it ended."""
-        if state in TERMINAL and ended_at is None:
+        if state.terminal and ended_at is None:
             ended_at = time.time()
         self._write("UPDATE jobs SET state = ?, exit_code = COALESCE(?, exit_code), "
                     "message = COALESCE(?, message), ended_at = COALESCE(ended_at, ?) WHERE id = ?",
-                    (state, exit_code, message, ended_at, job_id))
+                    (str(state), exit_code, message, ended_at, job_id))
 
     def list(self, pool: str | None = None, include_done: bool = True) -> list[JobRecord]:
         """Jobs, newest first."""
@@ -120,8 +131,9 @@ class JobStore:
             where.append("pool = ?")
             args.append(pool)
         if not include_done:
-            where.append(f"state NOT IN ({','.join('?' * len(TERMINAL))})")
-            args.extend(TERMINAL)
+            ended = [str(s) for s in JobState if s.terminal]
+            where.append(f"state NOT IN ({','.join('?' * len(ended))})")
+            args.extend(ended)
         if where:
             sql += " WHERE " + " AND ".join(where)
         return self._rows(sql + " ORDER BY submitted_at DESC", tuple(args))
@@ -151,7 +163,31 @@ def _like_prefix(prefix: str) -> str:
 def _record(row: sqlite3.Row) -> JobRecord:
     data = dict(row)
     data["spec"] = json.loads(data["spec"])
+    data["target"] = json.loads(data["target"])
+    data["state"] = JobState(data["state"]) if data["state"] in JobState.__members__ else JobState.UNKNOWN
     return JobRecord(**data)
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring a store to SCHEMA_VERSION in one transaction; safe when several processes race
+    (the second waits for the write lock, then finds the work done)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise AccelctlError(f"job store {path} is from a newer accelctl (schema {version})",
+                                "upgrade accelctl, or set XDG_STATE_HOME to use another store")
+        if version == 0:
+            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone()
+            for statement in (_MIGRATE_V0_TO_V1 if exists else _SCHEMA_V1).split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def default_store() -> JobStore:

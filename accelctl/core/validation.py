@@ -10,21 +10,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable, Iterable, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from accelctl.core.jobspec import Resources
-from accelctl.core.models import POOL_TYPES, Accelerator, FieldError, KubernetesInfo, Reading, Source, Tflops
+from accelctl.core.models import FieldError, KubernetesInfo, Resources, Source, Tflops
 from accelctl.core.problems import did_you_mean
-
-if TYPE_CHECKING:
-    from accelctl.core.inventory import _Entry, _Merger
 
 # Nested record types, by the field that holds them: for "did you mean" on unknown keys.
 _NESTED: dict[str, type] = {"tflops": Tflops, "sources": Source, "kubernetes": KubernetesInfo,
                             "resources": Resources}
-_ROOT: dict[str, type | None] = {"accelerators": Accelerator, "reading": Reading, "pools": None}
+Item = TypeVar("Item")
 
 # (location inside the record, message, whether to point at the key rather than the value)
 Finding = tuple[tuple[Any, ...], str, bool]
@@ -45,21 +41,21 @@ def check_record(cls: type, data: dict[str, Any]) -> tuple[Any, list[Finding]]:
         return None, [_finding(cls, err) for err in errors if not _caused_by_inner(err, errors)]
 
 
-def validate_entries(merger: _Merger, section: str) -> list[tuple[Any, _Entry]]:
-    """Validate every merged entry of one inventory section; problems go to the merger.
-
-    Returns (value, entry) for the valid entries, in order; invalid ones are left out.
-    """
+def validate_entries(items: Iterable[Item], record_type: Callable[[Item], type | None],
+                     data: Callable[[Item], dict[str, Any]],
+                     report: Callable[[Item, Finding], None]) -> list[tuple[Any, Item]]:
+    """Validate each item as the record type `record_type` picks for it (None: skip it);
+    each finding goes to `report`. Returns (value, item) for the valid items, in order."""
     valid = []
-    for entry in merger.entries[section].values():
-        cls = _ROOT[section] or _pool_type(merger, entry)
+    for item in items:
+        cls = record_type(item)
         if cls is None:
             continue
-        value, findings = check_record(cls, entry.data)
-        for loc, message, key in findings:
-            merger._fail(entry, loc, message, key=key)
+        value, findings = check_record(cls, data(item))
+        for finding in findings:
+            report(item, finding)
         if value is not None:
-            valid.append((value, entry))
+            valid.append((value, item))
     return valid
 
 
@@ -68,16 +64,6 @@ def _caused_by_inner(err: dict[str, Any], errors: list[dict[str, Any]]) -> bool:
     n = len(err["loc"])
     return err["type"] == "too_short" and any(
         len(o["loc"]) > n and tuple(o["loc"][:n]) == tuple(err["loc"]) for o in errors)
-
-
-def _pool_type(merger: _Merger, entry: _Entry) -> type | None:
-    backend = entry.data.get("backend")
-    if backend in POOL_TYPES:
-        return POOL_TYPES[backend]
-    hint = did_you_mean(str(backend), POOL_TYPES) if isinstance(backend, str) else ""
-    merger._fail(entry, ("backend",) if "backend" in entry.data else (),
-                 f"backend must be one of {', '.join(POOL_TYPES)}{hint}", key="backend" not in entry.data)
-    return None
 
 
 def _finding(cls: type, err: dict[str, Any]) -> Finding:

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from accelctl.core.store import JobRecord, JobStore
+from accelctl.core.jobstate import JobState
 from accelctl.errors import AccelctlError
 
 
@@ -39,16 +40,22 @@ class ConfirmScreen(ModalScreen[bool]):
 
 def confirm_cancel(app: App[Any], record: JobRecord, store: JobStore) -> None:
     """Ask, then cancel the job in the background and say how it went."""
-    from accelctl.backends import backend_of
+    from accelctl.backends.jobs import cancel_job
 
     async def cancel() -> None:
+        app.notify(f"cancelling job {record.id}...", timeout=3)
         try:
-            stopped = await backend_of(record).cancel(record.backend_id)
+            status = await cancel_job(store, record)
         except AccelctlError as e:
             app.notify(e.message, severity="error")
             return
-        store.update(record.id, "CANCELLED")
-        app.notify(f"job {record.id} cancelled" if stopped else f"job {record.id} was not running")
+        if status.state == JobState.CANCELLED:
+            app.notify(f"job {record.id} cancelled")
+        elif status.state.terminal:
+            app.notify(f"job {record.id} had already ended: {status.state.lower()}")
+        else:
+            app.notify(f"job {record.id} is still {status.state.lower()} after the cancel request",
+                       severity="warning")
 
     def answered(yes: bool | None) -> None:
         if yes:

@@ -12,6 +12,8 @@ from textual.widgets import Footer, Input, Static
 
 from accelctl.backends import backend_of
 from accelctl.backends.base import Backend
+from accelctl.backends.jobs import record_status
+from accelctl.core.jobstate import JobState
 from accelctl.core.store import JobRecord, JobStore
 from accelctl.errors import AccelctlError
 from accelctl.tui.widgets.log_view import DEFAULT_MAX_LINES, LogView
@@ -61,10 +63,10 @@ class LogScreen(Screen):
             self.notify(e.message, severity="error", timeout=8)
             return
         self.state = status.state
-        self.store.update(self.record.id, status.state, exit_code=status.exit_code, message=status.message)
+        record_status(self.store, self.record, status)
         self.update_status()
         self.notify(f"job {self.record.id} {status.state.lower()}",
-                    severity="information" if status.state == "SUCCEEDED" else "warning")
+                    severity="information" if status.state == JobState.SUCCEEDED else "warning")
 
     def on_notice(self, message: str, *, reconnect: bool = False) -> None:
         if reconnect:

@@ -12,9 +12,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
-from accelctl.backends import plan, submit_job
+from accelctl.backends.jobs import plan, submit_job
 from accelctl.core.inventory import Inventory
-from accelctl.core.jobspec import load_jobspec, place
+from accelctl.core.jobspec import load_jobspec
+from accelctl.core.placement import place
 from accelctl.core.store import JobStore
 from accelctl.errors import AccelctlError
 
@@ -67,10 +68,11 @@ class SubmitScreen(ModalScreen[Any]):
         target = self.query_one("#plan", Static)
         try:
             spec, placement = self._resolve()
+            steps = plan(spec, placement)
         except AccelctlError as e:
             target.update(f"[red]{e}[/red]")
             return None
-        rows = "\n".join(f"[b]{k}[/b]: {v}" for k, v in plan(spec, placement).items() if v not in (None, {}, ""))
+        rows = "\n".join(f"[b]{k}[/b]: {v}" for k, v in steps.items() if v not in (None, {}, ""))
         target.update(rows)
         return spec, placement
 

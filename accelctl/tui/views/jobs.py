@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
 
-from accelctl.backends import refresh_states
+from accelctl.backends.jobs import refresh_states
+from accelctl.core.numbers import duration, timestamp
 from accelctl.core.store import JobRecord, JobStore
 from accelctl.tui.widgets.virtual_table import Column, VirtualTable
 
@@ -58,10 +57,9 @@ class JobsView(Vertical):
         """Read the store (cheap: one SQLite query) and redraw."""
         records = self.store.list(include_done=self.show_all)
         self.records = {r.id: r for r in records}
-        now = time.time()
         rows = [(r.id, r.name, r.pool, r.state + (" ?" if r.id in self.notes else ""),
-                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.submitted_at)),
-                 _duration((r.ended_at or now) - r.submitted_at), "-" if r.exit_code is None else str(r.exit_code))
+                 timestamp(r.submitted_at) or "-", duration(r.submitted_at, r.ended_at),
+                 "-" if r.exit_code is None else str(r.exit_code))
                 for r in records]
         self.query_one(VirtualTable).set_rows(rows, [r.id for r in records])
         self.query_one("#jobs-notes", Static).update(
@@ -97,8 +95,3 @@ class JobsView(Vertical):
     def action_toggle_all(self) -> None:
         self.show_all = not self.show_all
         self.reload()
-
-
-def _duration(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"

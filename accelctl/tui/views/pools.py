@@ -7,8 +7,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from accelctl.backends import probe_pool
+from accelctl.backends.jobs import probe_pool
 from accelctl.core.inventory import Inventory
+from accelctl.core.models import Pool
 from accelctl.core.store import JobStore
 from accelctl.tui.widgets.virtual_table import Column, VirtualTable
 
@@ -51,7 +52,7 @@ class PoolsView(Vertical):
         for pool in self.inventory.pools:
             self.run_worker(self._probe(pool), group="probe", exclusive=False)
 
-    async def _probe(self, pool) -> None:
-        ok, detail = await probe_pool(pool)
-        self.reach[pool.name] = ("✓ " if ok else "✗ ") + detail
+    async def _probe(self, pool: Pool) -> None:
+        probe = await probe_pool(pool)
+        self.reach[pool.name] = ("✓ " if probe.ok else "✗ ") + probe.detail
         self.render_rows()

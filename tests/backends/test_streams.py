@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 
-from accelctl.backends.base import LogBatch
+import pytest
+
+from accelctl.backends.base import LogBatch, StreamDropped
 from accelctl.backends.ray import PreambleFilter
 from accelctl.backends.streams import LineSplitter
 
@@ -20,8 +22,15 @@ def chunks(text: str, rng: random.Random) -> list[str]:
     return out
 
 
-def collect(splitter: LineSplitter, pieces: list[str]) -> str:
-    return "".join(b.text for b in map(splitter.feed, pieces) if b)
+def collect(splitter: LineSplitter, pieces: list[str], at: int = 0) -> str:
+    """Feed pieces that follow each other from position `at`; the text of the lines they complete."""
+    out = []
+    for piece in pieces:
+        batch = splitter.feed(at, piece)
+        at += len(piece)
+        if batch:
+            out.append(batch.text)
+    return "".join(out)
 
 
 def test_any_chunking_gives_the_same_text() -> None:
@@ -42,20 +51,33 @@ def test_replaying_reconnects_never_repeat_or_skip() -> None:
         cut = min(len(TEXT), cut + rng.randint(1, 400_000))
         # each connection replays from the start of the log up to what exists so far
         text += collect(splitter, chunks(TEXT[:cut], rng))
-        splitter.restart(0)
     text += splitter.flush().text
     assert text == TEXT
 
 
 def test_offsets_resume_exactly() -> None:
     splitter = LineSplitter()
-    first = splitter.feed("a\nbb\ncc")
+    first = splitter.feed(0, "a\nbb\ncc")
     assert first == LogBatch(["a", "bb"], 5)
     resumed = LineSplitter(start=first.end)
-    resumed.restart(0)
-    assert resumed.feed("a\nbb\nccc\ndddd\n") == LogBatch(["ccc", "dddd"], 14)
+    assert resumed.feed(0, "a\nbb\nccc\ndddd\n") == LogBatch(["ccc", "dddd"], 14)
     tail = LineSplitter()
-    assert tail.feed("no newline") is None and tail.flush() == LogBatch(["no newline"], 10, partial=True)
+    assert tail.feed(0, "no newline") is None
+    assert tail.flush() == LogBatch(["no newline"], 10, partial=True, resume=0)
+
+
+def test_a_stream_that_skips_ahead_is_a_drop_not_a_gap() -> None:
+    splitter = LineSplitter(start=5)
+    with pytest.raises(StreamDropped, match="skipped from position 5 to 9"):
+        splitter.feed(9, "late\n")
+
+
+def test_an_unfinished_line_is_rewound_for_the_next_stream() -> None:
+    splitter = LineSplitter()
+    assert splitter.feed(0, "one\ntw") == LogBatch(["one"], 4)
+    splitter.rewind_partial()
+    assert splitter.position == 4
+    assert splitter.feed(0, "one\ntwo\n") == LogBatch(["two"], 8)
 
 
 def test_ray_supervisor_lines_are_kept_out_wherever_they_land() -> None:

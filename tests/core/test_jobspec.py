@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from accelctl.core.inventory import load_inventory
-from accelctl.core.jobspec import load_jobspec, place
+from accelctl.core.jobspec import load_jobspec
+from accelctl.core.placement import place, shape
 from accelctl.core.problems import ProblemsFound
 from accelctl.errors import InvalidInput
 from tests.conftest import REPO, run_accelctl
@@ -70,8 +71,35 @@ def test_placement_reasons_and_did_you_mean(tmp_path: Path) -> None:
 def test_cli_bad_spec_exit_2_one_line_per_problem(tmp_path: Path) -> None:
     path = write(tmp_path, "name: t\ncommand: echo\npool: nowhere\n")
     r = run_accelctl("submit", str(path))
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and 'unknown pool "nowhere"' in r.stderr
+    assert r.returncode == 2 and r.stderr == f'{path}:3:7: pool: unknown pool "nowhere"; see `accelctl pools`\n'
     missing = run_accelctl("submit", str(tmp_path / "missing.yaml"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr
     dry = run_accelctl("submit", "--dry-run", str(REPO / "jobs" / "hello.yaml"), "-o", "json")
     assert dry.returncode == 0 and '"pool": "local"' in dry.stdout
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("accelerator: nvidia-h1000\n", '2:14: accelerator: unknown accelerator "nvidia-h1000" (did you mean "nvidia-h'),
+    ("accelerator: v5e\ntopology: 3x3\n", "3:11: topology: google-tpu-v5e has no 3x3 slice; valid: 1x1, 2x2, 2x4, 4x4"),
+    ("accelerator: v5e\ntopology: 4x4\ncount: 8\n",
+     "4:8: count: a 4x4 google-tpu-v5e slice has 4 chip(s) on each of 4 host(s); set count: 4"),
+    ("accelerator: v4\ntopology: 2x2x1\nnodes: 2\n", "4:8: nodes: a 2x2x1 google-tpu-v4 slice has 4 chip(s)"),
+    ("accelerator: L4\ntopology: 2x2\n", "3:11: topology: nvidia-l4 has no slice topology"),
+    ("accelerator: trn1\ncount: 32\n", "3:8: count: aws-trainium hosts have at most 16 chips (trn1.32xlarge)"),
+])
+def test_spec_problems_found_at_placement_are_located(tmp_path: Path, body: str, message: str) -> None:
+    """submit, --dry-run and validate all name the file, line and column of the field at fault."""
+    path = write(tmp_path, "name: t\n" + body + "command: echo\n")
+    for args in (("submit",), ("submit", "--dry-run")):
+        r = run_accelctl(*args, str(path))
+        assert r.returncode == 2 and r.stderr.startswith(f"{path}:{message}"), (args, r.stderr)
+        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_a_topology_decides_count_and_nodes(tmp_path: Path) -> None:
+    inv = load_inventory(use_cache=False)
+    spec = load_jobspec(write(tmp_path, "name: t\naccelerator: v5e\ntopology: 4x4\ncommand: echo\n"))
+    placement = place(spec, inv, "gke-tpu-v5e")
+    assert (placement.count, placement.nodes) == (4, 4)
+    single = load_jobspec(write(tmp_path, "name: t\naccelerator: v6e\ntopology: 2x4\ncommand: echo\n"))
+    assert shape(single, "google-tpu-v6e-trillium") == (8, 1)

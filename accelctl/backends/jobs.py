@@ -1,0 +1,108 @@
+"""What the CLI and the TUI both do with jobs: submit and record, refresh states, probe
+pools, plan, cancel, and record the end of a followed job. One home for each."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from accelctl.backends import backend_for, backend_of
+from accelctl.backends.base import Backend, JobStatus, Probe, Progress
+from accelctl.core.jobspec import JobSpec
+from accelctl.core.jobstate import JobState
+from accelctl.core.models import Pool
+from accelctl.core.placement import Placement
+from accelctl.core.plain import to_plain
+from accelctl.core.store import JobRecord, JobStore, new_job_id
+from accelctl.errors import AccelctlError
+
+REFRESH_TIMEOUT_S = 5.0
+CANCEL_WAIT_S = 40.0  # a cancelled Ray job gets SIGTERM, then SIGKILL after its grace period
+_CANCEL_POLL_S = 0.25
+
+
+async def submit_job(spec: JobSpec, placement: Placement, store: JobStore,
+                     progress: Progress | None = None) -> tuple[JobRecord, Backend]:
+    """Start the pool if needed, submit, and record the job; the record and its backend.
+
+    Nothing is stored when the submission fails, so no job is left "running" that never ran.
+    """
+    backend = backend_for(placement.pool)
+    await backend.ensure_ready(progress)
+    job_id = new_job_id()
+    backend_id = await backend.submit(spec, placement, job_id)
+    record = JobRecord(job_id, spec.name, placement.pool.name, placement.pool.backend, backend_id,
+                       backend.target, to_plain(spec), JobState.PENDING, time.time())
+    await asyncio.to_thread(store.add, record)
+    return record, backend
+
+
+def plan(spec: JobSpec, placement: Placement) -> dict[str, Any]:
+    """What submitting would do, for --dry-run and the TUI's submit dialog (no I/O)."""
+    pool = placement.pool
+    steps: dict[str, Any] = {
+        "job": spec.name, "pool": pool.name, "backend": pool.backend, "where": pool.location,
+        "accelerator": placement.accelerator, "count": placement.count, "nodes": placement.nodes}
+    steps.update(backend_for(pool).plan(spec, placement))
+    steps.update({"workdir": str(spec.workdir_path) if spec.workdir else None, "env": dict(spec.env),
+                  "rejected_pools": dict(placement.rejected)})
+    return steps
+
+
+async def probe_pool(pool: Pool, timeout: float = REFRESH_TIMEOUT_S) -> Probe:
+    """Whether a pool answers, and a few words on it; never raises, never blocks the loop."""
+    try:
+        return await asyncio.wait_for(backend_for(pool).probe(), timeout)
+    except asyncio.TimeoutError:
+        return Probe(False, f"no answer within {timeout:g} s")
+    except AccelctlError as e:
+        return Probe(False, e.message)
+
+
+async def refresh_states(store: JobStore, records: list[JobRecord],
+                         timeout: float = REFRESH_TIMEOUT_S) -> dict[str, str]:
+    """Ask each job's backend for its state, all at once, each within `timeout`.
+
+    New states go to the store. An unreachable pool keeps its jobs' last known state;
+    the returned notes (by job id) say why.
+    """
+    notes: dict[str, str] = {}
+
+    async def one(record: JobRecord) -> None:
+        try:
+            status = await asyncio.wait_for(backend_of(record).status(record.backend_id), timeout)
+        except asyncio.TimeoutError:
+            notes[record.id] = f"pool {record.pool} did not answer within {timeout:g} s"
+            return
+        except AccelctlError as e:
+            notes[record.id] = e.message
+            return
+        if status.state != record.state:
+            await asyncio.to_thread(record_status, store, record, status)
+
+    await asyncio.gather(*(one(r) for r in records))
+    return notes
+
+
+def record_status(store: JobStore, record: JobRecord, status: JobStatus) -> None:
+    """Keep what the backend said about a job (after a follow, a refresh or a cancel)."""
+    store.update(record.id, status.state, exit_code=status.exit_code, message=status.message)
+
+
+async def cancel_job(store: JobStore, record: JobRecord, wait: float = CANCEL_WAIT_S) -> JobStatus:
+    """Ask the backend to stop the job and wait (up to `wait` s) until it has ended.
+
+    The store records the state the backend reports: CANCELLED only once the job has
+    actually stopped (or whatever end it reached first); a job still running after `wait`
+    keeps its state, and the returned status says so.
+    """
+    backend = backend_of(record)
+    await backend.cancel(record.backend_id)
+    deadline = time.monotonic() + wait
+    status = await backend.status(record.backend_id)
+    while not status.state.terminal and time.monotonic() < deadline:
+        await asyncio.sleep(_CANCEL_POLL_S)
+        status = await backend.status(record.backend_id)
+    await asyncio.to_thread(record_status, store, record, status)
+    return status

@@ -1,0 +1,114 @@
+"""Placement: which pool a job spec goes to, its shape there, and why other pools were rejected.
+
+Problems with the spec itself (an unknown accelerator, a topology its TPU generation
+does not have, more chips per node than its hosts carry) are pinned to the spec's
+`path:line:column`, like every other problem in a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelctl.core import chips
+from accelctl.core.inventory import Inventory
+from accelctl.core.jobspec import JobSpec
+from accelctl.core.models import CPU, Pool
+from accelctl.core.problems import ProblemsFound, did_you_mean
+from accelctl.errors import InvalidInput, NotFound
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a spec goes: the pool, the resolved accelerator id, the job's shape (chips per
+    node, nodes: a TPU topology decides both), and why other pools were rejected."""
+
+    pool: Pool
+    accelerator: str  # catalog id, or "cpu"
+    count: int  # chips per node
+    nodes: int
+    rejected: tuple[tuple[str, str], ...] = ()
+
+
+def place(spec: JobSpec, inventory: Inventory, pool_name: str | None = None) -> Placement:
+    """Choose the pool for `spec`: `pool_name` (--pool), else the spec's pool, else the first
+    that fits. Example pools are never chosen automatically.
+
+    Raises ProblemsFound for a problem in the spec (located), NotFound for an unknown
+    --pool, and InvalidInput listing every pool with its reason when none fits.
+    """
+    accelerator = _accelerator(spec, inventory)
+    count, nodes = shape(spec, accelerator)
+    if pool_name or spec.pool:
+        try:
+            pool = inventory.pool(pool_name or spec.pool or "")
+        except NotFound as e:
+            if pool_name:
+                raise NotFound(f"--pool: {e.message}", e.hint) from None
+            raise ProblemsFound([spec.problem("pool", f"{e.message}; {e.hint}" if e.hint else e.message)]) from None
+        reason = _misfit(accelerator, count, nodes, pool, inventory, explicit=True)
+        if reason:
+            raise InvalidInput(f'pool "{pool.name}" cannot run {spec.name}: {reason}')
+        return Placement(pool, accelerator, count, nodes)
+    rejected = []
+    for pool in inventory.pools:
+        reason = _misfit(accelerator, count, nodes, pool, inventory, explicit=False)
+        if reason is None:
+            return Placement(pool, accelerator, count, nodes, tuple(rejected))
+        rejected.append((pool.name, reason))
+    listing = "".join(f"\n  {name}: {why}" for name, why in rejected)
+    raise InvalidInput(f"no pool fits {spec.name} ({count}x {accelerator} x {nodes} node(s)):{listing}",
+                       "add a pool in your overlay (see `accelctl pools`) or pass --pool")
+
+
+def _accelerator(spec: JobSpec, inventory: Inventory) -> str:
+    if spec.accelerator == CPU:
+        return CPU
+    found = inventory.find(spec.accelerator)
+    if found is None:
+        names = [name for acc in inventory.accelerators for name in acc.names]
+        raise ProblemsFound([spec.problem("accelerator", f'unknown accelerator "{spec.accelerator}"'
+                                          f'{did_you_mean(spec.accelerator, [*names, CPU])}; see `accelctl ls`')])
+    return found.id
+
+
+def shape(spec: JobSpec, accelerator: str) -> tuple[int, int]:
+    """(chips per node, nodes) of the job; a TPU topology decides both.
+
+    A topology on a non-TPU accelerator, one its generation does not have, or a count
+    or nodes that contradict it are located problems in the spec.
+    """
+    if spec.topology is not None:
+        gen = chips.TPU.get(accelerator)
+        if gen is None:
+            raise ProblemsFound([spec.problem("topology", f"{accelerator} has no slice topology; "
+                                              "topology applies to TPU accelerators only")])
+        if not gen.valid(spec.topology):
+            raise ProblemsFound([spec.problem("topology", f'{accelerator} has no {spec.topology} slice; '
+                                              f"valid: {gen.examples()}")])
+        per_host, hosts = gen.hosts(spec.topology)
+        for key, want in (("count", per_host), ("nodes", hosts)):
+            if spec.given(key) and getattr(spec, key) != want:
+                raise ProblemsFound([spec.problem(key, f"a {spec.topology} {accelerator} slice has {per_host} "
+                                                  f"chip(s) on each of {hosts} host(s); set {key}: {want} "
+                                                  "or leave it out")])
+        return per_host, hosts
+    limit = chips.max_chips_per_host(accelerator)
+    if limit is not None and spec.count > limit[0]:
+        raise ProblemsFound([spec.problem("count", f"{accelerator} hosts have at most {limit[0]} chips "
+                                          f"({limit[1]}); use nodes: to span hosts")])
+    return spec.count, spec.nodes
+
+
+def _misfit(accelerator: str, count: int, nodes: int, pool: Pool, inventory: Inventory,
+            explicit: bool) -> str | None:
+    """Why `pool` cannot take the job, or None when it can."""
+    if pool.example and not explicit:
+        return "example pool (copy it to your overlay and edit it to use it)"
+    pool_acc = CPU if pool.accelerator == CPU else inventory.accelerator(pool.accelerator).id
+    if accelerator != CPU and pool_acc != accelerator:
+        return f"has {pool_acc}, not {accelerator}"
+    if accelerator != CPU and count > pool.count:
+        return f"has {pool.count} chip(s) per node, the job needs {count}"
+    if nodes > pool.nodes:
+        return f"has {pool.nodes} node(s), the job needs {nodes}"
+    return None
