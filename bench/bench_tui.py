@@ -38,7 +38,8 @@ def generated_inventory(path: Path, count: int = 10_000) -> Path:
         lines.append(f"  - {{id: gen-chip-{i:05d}, name: Generated chip {i}, vendor: {vendors[i % 8]}, kind: gpu, "
                      f"year: {2015 + i % 11}, memory_gb: {16 + i % 200}, mem_bw_tbps: {1 + i % 7}, "
                      f"tflops: {{bf16: {100 + i % 900}}}, "
-                     f"sources: [{{url: 'https://example.com/gen/{i}', covers: [year, memory_gb, mem_bw_tbps, tflops]}}]}}")
+                     f"sources: [{{url: 'https://example.com/gen/{i}', "
+                     "covers: [year, memory_gb, mem_bw_tbps, tflops]}]}")
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -64,70 +64,111 @@ def run_accelctl(*args: str, env: dict[str, str] | None = None, cwd: str | os.Pa
 
 @dataclass
 class RayCluster:
-    """A real Ray head started by accelctl's local pool, plus a stand-in TPU host."""
+    """A real Ray head started by accelctl's local pool, plus a stand-in TPU host.
+
+    `root` is the 0700 dir holding everything of it: the state home (with the token file),
+    the head's temp dir `temp_dir` and the stand-in node's `worker_temp_dir`."""
 
     address: str
     state_home: Path
     cache_home: Path
     tpu_node_id: str
+    root: Path
+    token_file: Path
+    temp_dir: Path
+    worker_temp_dir: Path
+    gcs_address: str
+    head_pid: int
+    worker_pid: int
+
+    def headers(self) -> dict[str, str]:
+        """The Authorization header a client of this pool sends."""
+        return {"Authorization": f"Bearer {self.token_file.read_text().strip()}"}
+
+
+# `ray start --address=127.0.0.1:PORT` swaps loopback for the machine's address, and with
+# RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (which keeps the node's own listeners on loopback) it
+# refuses to join at all. The stand-in node therefore runs Ray's CLI with both checks relaxed
+# in its own process only; the processes it starts inherit the loopback setting.
+_LOOPBACK_WORKER = (
+    "import sys; import ray._private.ray_constants as c; import ray._private.services as s; "
+    "c.ENABLE_RAY_CLUSTER = True; s.resolve_ip_for_localhost = lambda host: host; "
+    "from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
+)
 
 
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
     """Start the local pool once per test run (through LocalRay, as `accelctl` does) and
-    join a second node that advertises TPU resources, as a TPU v5e host would."""
+    join a second node that advertises TPU resources, as a TPU v5e host would. Both stay on
+    127.0.0.1 and behind the pool's token."""
     import json
+    import shutil
     import signal
     import tempfile
     import time
     import urllib.request
 
-    from accelctl.backends.local import LocalRay
+    from accelctl.backends.local import LocalRay, auth_env
 
-    # Ray's Unix sockets need a short session path: keep the cache dir near /tmp's root.
+    # Ray's Unix sockets need a short session path: keep the dirs near /tmp's root. mkdtemp
+    # makes `root` 0700, so Ray's 0777 session dirs inside it stay private.
     root = Path(tempfile.mkdtemp(prefix="acray-"))
     state_home, cache_home = root / "state", root / "cache"
     local = LocalRay(state_file=state_home / "accelctl" / "local-pool.json", temp_dir=root / "ray")
     address = local.start()
-    nodes_url = f"{address}/api/v0/nodes?limit=100"
-    head = json.load(urllib.request.urlopen(nodes_url))["data"]["result"]["result"][0]
-    gcs = f"{head['node_ip']}:{json.loads(local.state_file.read_text())['gcs_port']}"
+    state = local.status()
+    assert state is not None
+    headers = {"Authorization": f"Bearer {local.token()}"}
+
+    def nodes() -> list[dict]:
+        request = urllib.request.Request(f"{address}/api/v0/nodes?limit=100", headers=headers)
+        return json.load(urllib.request.urlopen(request, timeout=10))["data"]["result"]["result"]
+
     resources = json.dumps({"TPU": 4, "TPU-v5litepod-16-head": 1})
+    worker_temp = root / "worker"
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "ray.scripts.scripts", "start", f"--address={gcs}", "--num-cpus=1",
-         f"--resources={resources}", "--block", "--disable-usage-stats"],
+        [sys.executable, "-c", _LOOPBACK_WORKER, "start", f"--address={state['gcs_address']}",
+         "--node-ip-address=127.0.0.1", "--num-cpus=1", f"--resources={resources}",
+         f"--temp-dir={worker_temp}", "--block", "--disable-usage-stats"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+        env={**env, "RAY_USAGE_STATS_ENABLED": "0", **auth_env(local.token_file)})
     tpu_node_id = ""
     deadline = time.monotonic() + 120
-    while not tpu_node_id and time.monotonic() < deadline:
-        for node in json.load(urllib.request.urlopen(nodes_url))["data"]["result"]["result"]:
+    while not tpu_node_id and time.monotonic() < deadline and worker.poll() is None:
+        for node in nodes():
             if node["state"] == "ALIVE" and node["resources_total"].get("TPU"):
                 tpu_node_id = node["node_id"]
         time.sleep(0.5)
-    assert tpu_node_id, "the stand-in TPU node did not join"
     try:
-        yield RayCluster(address, state_home, cache_home, tpu_node_id)
+        assert tpu_node_id, "the stand-in TPU node did not join"
+        yield RayCluster(address, state_home, cache_home, tpu_node_id, root, local.token_file, local.temp_dir,
+                         worker_temp, state["gcs_address"], state["pid"], worker.pid)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:
-            worker.wait(timeout=30)
+            worker.wait(timeout=35)
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
         local.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
 def ray_env(ray_cluster: RayCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RayCluster:
-    """Point accelctl at the session's Ray cluster and add test pools on it."""
+    """Point accelctl at the session's Ray cluster and add test pools on it (they read the
+    local pool's token file, as a remote pool with token auth would)."""
     monkeypatch.setenv("XDG_STATE_HOME", str(ray_cluster.state_home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(ray_cluster.cache_home))
     overlay = tmp_path / "pools.yaml"
+    token_file = ray_cluster.token_file
     overlay.write_text(
         "pools:\n"
         f"  - {{name: tpu-test, backend: ray, address: '{ray_cluster.address}', accelerator: v5e,"
-        " count: 4, nodes: 4}\n"
-        f"  - {{name: gpu-test, backend: ray, address: '{ray_cluster.address}', accelerator: L4, count: 1}}\n"
+        f" count: 4, nodes: 4, auth_token_file: '{token_file}'}}\n"
+        f"  - {{name: gpu-test, backend: ray, address: '{ray_cluster.address}', accelerator: L4, count: 1,"
+        f" auth_token_file: '{token_file}'}}\n"
         "  - {name: dead-ray, backend: ray, address: 'http://127.0.0.1:9', accelerator: cpu}\n")
     monkeypatch.setenv("ACCELCTL_INVENTORY", str(overlay))
     return ray_cluster

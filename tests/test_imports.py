@@ -18,8 +18,9 @@ def loaded_after(code: str) -> set[str]:
 
 
 def run_cli_code(*args: str) -> str:
-    return ("import sys\nfrom accelctl.cli.main import run\nsys.argv = ['accelctl', %s]\n"
-            "try:\n    run()\nexcept SystemExit:\n    pass" % ", ".join(repr(a) for a in args))
+    argv = ", ".join(repr(a) for a in args)
+    return (f"import sys\nfrom accelctl.cli.main import run\nsys.argv = ['accelctl', {argv}]\n"
+            "try:\n    run()\nexcept SystemExit:\n    pass")
 
 
 @pytest.mark.parametrize("args", [("ls",), ("--help",), ("ls", "-o", "json"), ("show", "H100")])

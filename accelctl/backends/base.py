@@ -12,8 +12,9 @@ pool cannot be reached or refuses, with one line naming the pool; `InvalidInput`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, ClassVar, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from accelctl.core.jobspec import JobSpec
 from accelctl.core.jobstate import JobState
@@ -112,7 +113,7 @@ class Backend(ABC):
     def from_target(cls, pool_name: str, target: Target) -> Backend:
         """The backend a stored job was submitted to, rebuilt from its `target` (no I/O)."""
 
-    async def ensure_ready(self, progress: Progress | None = None) -> None:
+    async def ensure_ready(self, progress: Progress | None = None) -> None:  # noqa: B027 (optional hook)
         """Start what must run before a submission (the local head); reports steps to
         `progress`. Default: nothing to start."""
 

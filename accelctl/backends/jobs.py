@@ -54,7 +54,7 @@ async def probe_pool(pool: Pool, timeout: float = REFRESH_TIMEOUT_S) -> Probe:
     """Whether a pool answers, and a few words on it; never raises, never blocks the loop."""
     try:
         return await asyncio.wait_for(backend_for(pool).probe(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return Probe(False, f"no answer within {timeout:g} s")
     except AccelctlError as e:
         return Probe(False, e.message)
@@ -72,7 +72,7 @@ async def refresh_states(store: JobStore, records: list[JobRecord],
     async def one(record: JobRecord) -> None:
         try:
             status = await asyncio.wait_for(backend_of(record).status(record.backend_id), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             notes[record.id] = f"pool {record.pool} did not answer within {timeout:g} s"
             return
         except AccelctlError as e:

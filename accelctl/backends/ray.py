@@ -22,11 +22,22 @@ import shlex
 import time
 import urllib.error
 import urllib.request
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
-from accelctl.backends.base import Backend, JobState, JobStatus, LogBatch, Notice, Position, Probe, Progress, \
-    StreamDropped, Target
 from accelctl.backends import streams
+from accelctl.backends.base import (
+    Backend,
+    JobState,
+    JobStatus,
+    LogBatch,
+    Notice,
+    Position,
+    Probe,
+    Progress,
+    StreamDropped,
+    Target,
+)
 from accelctl.core import chips
 from accelctl.core.jobspec import JobSpec
 from accelctl.core.models import CPU, Pool, RayPool
@@ -137,7 +148,7 @@ class RayBackend(Backend):
             return Probe(False, "no address (set `address:` or RAY_ADDRESS)")
         try:
             version = await asyncio.wait_for(self._request("GET", "/api/version"), PROBE_TIMEOUT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return Probe(False, f"{self.address}: no answer within {PROBE_TIMEOUT_S:g} s")
         except AccelctlError as e:
             return Probe(False, e.message)
@@ -260,7 +271,7 @@ class RayBackend(Backend):
                             yield message.data
                         elif message.type == aiohttp.WSMsgType.ERROR:
                             raise StreamDropped(f"websocket error: {ws.exception()}")
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as e:
+            except (TimeoutError, aiohttp.ClientError, OSError) as e:
                 raise StreamDropped(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
 
 

@@ -13,7 +13,8 @@ inside its line as it was served.
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator, Protocol
+from collections.abc import AsyncIterator
+from typing import Protocol
 
 from accelctl.backends.base import JobStatus, LogBatch, Notice, Position, StreamDropped
 
@@ -84,8 +85,8 @@ async def follow(source: LogSource, backend_id: str, *, live: bool, since: Posit
     """
     splitter = LineSplitter(since)
     if not live or (await source.status(backend_id)).state.terminal:
-        async for batch in _snapshot(source, backend_id, splitter):
-            yield batch
+        async for snapshot_batch in _snapshot(source, backend_id, splitter):
+            yield snapshot_batch
         return
     attempt = 0
     while True:
@@ -103,8 +104,8 @@ async def follow(source: LogSource, backend_id: str, *, live: bool, since: Posit
         splitter.rewind_partial()  # the next stream (or the snapshot) brings that line whole
         status = await source.status(backend_id)
         if status.state.terminal:
-            async for batch in _snapshot(source, backend_id, splitter):
-                yield batch
+            async for snapshot_batch in _snapshot(source, backend_id, splitter):
+                yield snapshot_batch
             return
         attempt = 0 if received else attempt + 1
         await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
@@ -118,6 +119,5 @@ async def _snapshot(source: LogSource, backend_id: str, splitter: LineSplitter) 
         batch = splitter.feed(at, chunk)
         if batch:
             yield batch
-    last = splitter.flush()
-    if last:
+    if last := splitter.flush():
         yield last

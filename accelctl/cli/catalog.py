@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from accelctl.cli.context import Context, pass_ctx
 from accelctl.cli.output import emit_data, emit_table, is_terminal, output_option
-from accelctl.core.plain import to_plain
+from accelctl.core.models import Accelerator
 from accelctl.core.numbers import num
-from accelctl.core.models import PRECISIONS, Accelerator
-from accelctl.core.query import SORT_FIELDS, AcceleratorQuery, ReadingQuery, compare as build_comparison
+from accelctl.core.plain import to_plain
+from accelctl.core.query import SORT_FIELDS, AcceleratorQuery, ReadingQuery
+from accelctl.core.query import compare as build_comparison
 from accelctl.errors import InvalidInput
 
-_LIST_FIELDS = ("id", "name", "vendor", "kind", "form", "year", "memory_gb", "memory_type", "mem_bw_tbps",
-                "tflops", "tdp_w", "interconnect", "software", "kubernetes", "aliases", "sources", "notes")
+_LIST_FIELDS = ("id", "name", "vendor", "kind", "form", "status", "year", "memory_gb", "memory_type", "mem_bw_tbps",
+                "sram_mb", "sram_bw_tbps", "tflops", "tdp_w", "interconnect", "software", "kubernetes", "aliases",
+                "sources", "notes")
 
 
 def accelerator_json(acc: Accelerator) -> dict:
@@ -54,32 +57,23 @@ def ls(ctx: Context, text: str = "", vendor: str | None = None, kind: str | None
 @output_option
 @pass_ctx
 def show(ctx: Context, name: str, fmt: str) -> None:
-    """Show one accelerator: specs with their sources, and its reading."""
+    """Show one accelerator: specs with their sources (and each source's kind), and its reading."""
+    from accelctl.core.detail import detail_rows, source_lines
+
     inventory = ctx.inventory
     acc = inventory.accelerator(name)
     reading = inventory.reading_for(acc.id)
     if fmt != "table":
         emit_data({**accelerator_json(acc), "reading": to_plain(reading)}, fmt)
         return
-    cite = acc.citation
-    facts = [("Name", acc.name, ""), ("Vendor", acc.vendor, ""), ("Kind", acc.kind + (f" ({acc.form})" if acc.form else ""), ""),
-             ("Year", num(acc.year), cite("year")),
-             ("Memory", f"{num(acc.memory_gb, 'GB')} {acc.memory_type or ''}".strip(),
-              cite("memory_gb", "memory_type")),
-             ("Memory bandwidth", num(acc.mem_bw_tbps, "TB/s"), cite("mem_bw_tbps"))]
-    facts += [(p.upper() + " (dense)", num(acc.figure(p), "TOPS" if p == "int8" else "TFLOPS"), cite(f"tflops.{p}"))
-              for p in PRECISIONS if acc.figure(p) is not None]
-    facts += [("Power", num(acc.tdp_w, "W"), cite("tdp_w")), ("Interconnect", acc.interconnect or "-", cite("interconnect")),
-              ("Software", ", ".join(acc.software) or "-", ""), ("Aliases", ", ".join(acc.aliases) or "-", "")]
-    if acc.kubernetes:
-        labels = ", ".join(f"{k}={v}" for k, v in acc.kubernetes.labels.items())
-        facts.append(("Kubernetes", acc.kubernetes.resource + (f"  ({labels})" if labels else ""), ""))
+    facts = [("Name", acc.name, "")] + [(r.label, r.value, r.cite) for r in detail_rows(acc, long_labels=True)]
     emit_table(("", acc.id, "SOURCE"), facts)
     if acc.notes:
         _section("Notes", [acc.notes])
-    _section("Sources", [f"[{i}] {u}" for i, u in enumerate(acc.source_urls, 1)])
-    _section(f"Reading ({len(reading)})", [f"{r.published or '':10}  {r.title or r.url}  {r.url if r.title else ''}".rstrip()
-                                           for r in reading] or ["(none linked)"])
+    _section("Sources", [line.text for line in source_lines(acc)])
+    _section(f"Reading ({len(reading)})",
+             [f"{r.published or '':10}  {r.title or r.url}  {r.url if r.title else ''}".rstrip() for r in reading]
+             or ["(none linked)"])
 
 
 @click.command(name="compare")
@@ -88,27 +82,22 @@ def show(ctx: Context, name: str, fmt: str) -> None:
 @pass_ctx
 def compare(ctx: Context, names: tuple[str, ...], fmt: str) -> None:
     """Compare accelerators side by side: best value per row, ratios to the first."""
+    from accelctl.core.detail import COMPARE_LEGEND, compare_lines, unit
+
     accelerators = [ctx.inventory.accelerator(n) for n in names]
     result = build_comparison(accelerators)
     if fmt != "table":
         emit_data({"accelerators": [a.id for a in result.accelerators],
-                   "rows": [{"figure": r.figure, "label": r.label, "unit": r.unit, "values": list(r.values),
+                   "rows": [{"figure": r.figure, "label": r.label, "unit": unit(r.figure), "values": list(r.values),
                              "best": [a.id for a, b in zip(result.accelerators, r.best) if b],
                              "ratios": [None if x is None else round(x, 3) for x in r.ratios]}
                             for r in result.rows]}, fmt)
         return
     mark = "★" if is_terminal() else "*"
-    rows = []
-    for r in result.rows:
-        cells: list = [f"{r.label} ({r.unit})" if r.unit else r.label]
-        for i, (value, best, ratio) in enumerate(zip(r.values, r.best, r.ratios)):
-            text = num(value)
-            if ratio is not None and i > 0:
-                text += f" ({ratio:.2f}x)"
-            cells.append((f"{text} {mark}", "bold green") if best else text)
-        rows.append(cells)
+    rows = [[line.label, *((f"{c.text} {mark}", "bold green") if c.best else c.text for c in line.cells)]
+            for line in compare_lines(result)]
     emit_table(["", *(a.id for a in accelerators)], rows, right=range(1, len(accelerators) + 1))
-    _note(f"{mark} best in row (lowest power, highest otherwise); (Nx) = ratio to {accelerators[0].id}; dense figures")
+    _note(f"{mark} {COMPARE_LEGEND} ({accelerators[0].id})")
 
 
 @click.command()
@@ -158,20 +147,52 @@ def validate(ctx: Context, files: tuple[str, ...]) -> None:
     from accelctl import paths
     from accelctl.core.inventory import check_inventory_files
 
+    named = bool(files)
     if not files:
         overlay = paths.user_overlay(ctx.inventory_path)
         files = (str(overlay),) if overlay else ()
     results = check_inventory_files(list(files))
+    # Sourcing warnings for the files named (all of them when none is named).
+    warn_about = {os.fspath(os.path.abspath(f)) for f in files} if named else None
     count = 0
     for name, problems in results.items():
         for p in problems:
             click.echo(str(p), err=True)
         count += len(problems)
-        if not problems:
+        if not problems and (warn_about is None or os.path.abspath(name) in warn_about):
+            for warning in _sourcing_warnings(name, results):
+                click.echo(f"warning: {warning}", err=True)
             click.echo(f"{name}: ok")
     if count:
         bad = sum(1 for p in results.values() if p)
         raise InvalidInput(f"{count} problem(s) in {bad} file(s)")
+
+
+def _sourcing_warnings(name: str, results: dict) -> list[str]:
+    """Sourcing warnings for the accelerators a clean file defines (they never fail validate).
+
+    A figure with no vendor, cloud, benchmark or paper source, and a source on the
+    blocklist, are worth fixing but not errors: an overlay may cite what it has.
+    """
+    from accelctl import paths
+    from accelctl.core.inventory import build_inventory
+    from accelctl.core.sourcing import warnings_for
+    from accelctl.core.yaml_source import load_yaml_file
+
+    bundled = str(paths.bundled_inventory())
+    if name != bundled and results.get(bundled):
+        return []  # an overlay merges over the bundled file: nothing to say while that has problems
+    doc = load_yaml_file(name)
+    base = [] if name == bundled else [load_yaml_file(bundled)]
+    by_id = {a.id: a for a in build_inventory(base + [doc]).accelerators}
+    items = doc.data.get("accelerators") if isinstance(doc.data, dict) else None
+    found = []
+    for i, item in enumerate(items or []):
+        acc = by_id.get(str(item.get("id"))) if isinstance(item, dict) else None
+        if acc is not None:
+            found += [str(doc.problem(("accelerators", i, "sources"), f"{acc.id}: {message}", key=True))
+                      for message in warnings_for(acc)]
+    return found
 
 
 def _note(text: str) -> None:

@@ -14,7 +14,8 @@ from accelctl.cli.output import emit_data, output_option
 
 # What `local status -o json|yaml` reports; the state file holds nothing secret, but the
 # keys are listed so that a later addition there does not reach the output unseen.
-_STATUS_KEYS = ("address", "gcs_address", "client_address", "pid", "token_file", "temp_dir", "ray_version", "started_at")
+_STATUS_KEYS = ("address", "gcs_address", "client_address", "pid", "token_file", "temp_dir", "ray_version",
+                "started_at")
 
 
 @click.group()
@@ -32,7 +33,10 @@ def local_status(fmt: str) -> None:
     state = pool.status()
     if fmt != "table":
         data: dict[str, Any] = {"running": state is not None}
-        data.update({key: state.get(key) for key in _STATUS_KEYS} if state else {"token_file": str(pool.token_file)})
+        if state:
+            data.update({key: state.get(key) for key in _STATUS_KEYS})
+        else:
+            data["token_file"] = str(pool.token_file)
         emit_data(data, fmt)
         return
     if state is None:

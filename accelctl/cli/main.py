@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+
 import click
 
 from accelctl import __version__
@@ -11,13 +12,12 @@ from accelctl.cli.context import Context
 from accelctl.errors import AccelctlError, ExitStatus
 
 
-
-
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--inventory", "inventory_path", metavar="FILE",
               help="Overlay inventory merged over the bundled one "
                    "[env ACCELCTL_INVENTORY; default <config dir>/accelctl/inventory.yaml].")
-@click.option("--traceback", "traceback_flag", is_flag=True, help="Show Python tracebacks for errors (for bug reports).")
+@click.option("--traceback", "traceback_flag", is_flag=True,
+              help="Show Python tracebacks for errors (for bug reports).")
 @click.version_option(__version__, "-V", "--version", prog_name="accelctl")
 @click.pass_context
 def cli(ctx: click.Context, inventory_path: str | None, traceback_flag: bool) -> None:

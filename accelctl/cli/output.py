@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import click
 
@@ -35,11 +36,11 @@ def is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
-def console(stderr: bool = False) -> Any:
-    """A rich Console; honours NO_COLOR (rich reads it itself)."""
+def console() -> Any:
+    """A rich Console on stdout; honours NO_COLOR (rich reads it itself)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False)
 
 
 def emit_table(headers: Sequence[str], rows: Iterable[Sequence[Cell]], *, title: str | None = None,

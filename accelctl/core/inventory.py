@@ -15,14 +15,15 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from accelctl import __version__, paths
-from accelctl.core.models import CPU, POOL_TYPES, Accelerator, Pool, Reading, valid_id
 from accelctl.core.files import read_capped
+from accelctl.core.models import CPU, POOL_TYPES, Accelerator, Pool, Reading, valid_id
 from accelctl.core.problems import Problem, ProblemsFound, did_you_mean
 from accelctl.errors import NotFound
 

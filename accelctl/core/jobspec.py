@@ -118,11 +118,11 @@ def load_jobspec(path: str | os.PathLike[str], overrides: list[str] | tuple[str,
         problems.append(doc.problem(("path",), "unknown field", key=True))
     data["path"] = os.fspath(path)
     spec, findings = validation.check_record(JobSpec, data)
-    for loc, message, key in findings:
+    for loc, message, at_key in findings:
         if loc and loc[0] in overridden:
             problems.append(Problem("--set", 0, 0, format_loc(loc), message))
         else:
-            problems.append(doc.problem(loc, message, key=key))
+            problems.append(doc.problem(loc, message, key=at_key))
     if problems:
         raise ProblemsFound(problems)
     # Where each top-level field came from, for problems found later (placement, backends).

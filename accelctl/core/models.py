@@ -21,7 +21,6 @@ _STRICT = {"extra": "forbid", "strict": True}
 Kind = Literal["gpu", "tpu", "trainium", "inferentia", "npu", "lpu", "wafer-scale", "analog", "asic",
                "probabilistic"]
 Form = Literal["chip", "card", "module", "superchip", "system", "ip"]
-KINDS: tuple[str, ...] = get_args(Kind)
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
 # Figures that must be backed by a source when present; `tflops` stands for all precisions.
 FIGURES = ("year", "memory_gb", "memory_type", "mem_bw_tbps", "sram_mb", "sram_bw_tbps", "tdp_w", "interconnect")

@@ -21,4 +21,6 @@ def timestamp(ts: float | None) -> str | None:
 def duration(start: float, end: float | None = None) -> str:
     """How long from `start` to `end` (default: now): 4m05s, or 2h03m past an hour."""
     seconds = max(0, int((time.time() if end is None else end) - start))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"

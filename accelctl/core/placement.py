@@ -49,7 +49,7 @@ def place(spec: JobSpec, inventory: Inventory, pool_name: str | None = None) -> 
         if reason:
             raise InvalidInput(f'pool "{pool.name}" cannot run {spec.name}: {reason}')
         return Placement(pool, accelerator, count, nodes)
-    rejected = []
+    rejected: list[tuple[str, str]] = []
     for pool in inventory.pools:
         reason = _misfit(accelerator, count, nodes, pool, inventory, explicit=False)
         if reason is None:

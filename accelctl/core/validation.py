@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable, Iterable
 from functools import cache
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -37,7 +38,7 @@ def check_record(cls: type, data: dict[str, Any]) -> tuple[Any, list[Finding]]:
         # JSON mode: strict types, yet dicts are accepted for dataclasses.
         return _adapter(cls).validate_json(json.dumps(data)), []
     except ValidationError as e:
-        errors = e.errors(include_url=False)
+        errors: list[dict[str, Any]] = [dict(err) for err in e.errors(include_url=False)]
         return None, [_finding(cls, err) for err in errors if not _caused_by_inner(err, errors)]
 
 

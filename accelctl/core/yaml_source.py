@@ -163,6 +163,7 @@ class _Converter:
             return construct(node) if construct else node.value
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, loc + (i,), depth + 1) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.MappingNode)  # libyaml composes only these three kinds
         return self._mapping(node, loc, depth)
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc, depth: int) -> dict[str, Any]:

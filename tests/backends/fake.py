@@ -10,12 +10,22 @@ connection. The contract suite runs the same assertions over it and over real Ra
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
 
 from accelctl.backends import streams
-from accelctl.backends.base import (Backend, JobState, JobStatus, LogBatch, Notice, Position, Probe, StreamDropped,
-                                    Target)
+from accelctl.backends.base import (
+    Backend,
+    JobState,
+    JobStatus,
+    LogBatch,
+    Notice,
+    Position,
+    Probe,
+    StreamDropped,
+    Target,
+)
 from accelctl.core.jobspec import JobSpec
 from accelctl.core.models import Pool
 from accelctl.core.placement import Placement

@@ -33,8 +33,12 @@ print("CONNECTED", flush=True)
 print("RESULT", ray.get(ray.remote(lambda: 6 * 7).remote(), timeout=30), flush=True)
 """
 
+# A job that keeps running until it is ended.
+_SLEEPER = "python -c \"import time; print('up', flush=True); time.sleep(600)\" accelctl-sleeper"
 
-def _http(url: str, method: str = "GET", token: str | None = None, body: dict | None = None) -> tuple[int, str]:
+
+def _http(url: str, method: str = "GET", token: str | None = None, body: dict | None = None
+          ) -> tuple[int, str]:
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
@@ -167,7 +171,8 @@ def test_jobs_api_wants_the_token(ray_cluster: RayCluster) -> None:
     assert status == 200 and "should-not-run" not in body
 
 
-def test_stock_ray_clients_without_the_token_cannot_use_the_pool(ray_cluster: RayCluster, tmp_path: Path) -> None:
+def test_stock_ray_clients_without_the_token_cannot_use_the_pool(ray_cluster: RayCluster,
+                                                                 tmp_path: Path) -> None:
     state = LocalRay(state_file=ray_cluster.state_home / "accelctl" / "local-pool.json").status()
     assert state is not None
     port = state["gcs_address"].rsplit(":", 1)[1]
@@ -184,7 +189,7 @@ def test_stock_ray_clients_without_the_token_cannot_use_the_pool(ray_cluster: Ra
         runs["gcs on the machine's address"] = (f"{external}:{port}", stock)
         runs["ray client on the machine's address"] = (state["client_address"].replace("127.0.0.1", external),
                                                        stock)
-    out = _drivers(runs, timeout=45)
+    out = _drivers(runs, timeout=35)
     assert "RESULT 42" in out["with the token"], out["with the token"][-2000:]
     for name, text in out.items():
         if name != "with the token":
@@ -255,7 +260,7 @@ def test_the_token_is_in_no_file_of_the_pool(ray_cluster: RayCluster) -> None:
     holders = []
     scanned = 0
     for path in ray_cluster.root.rglob("*"):
-        if path.is_file() and not path.is_symlink() and path != ray_cluster.token_file and not path.is_socket():
+        if path.is_file() and not path.is_symlink() and path != ray_cluster.token_file:
             scanned += 1
             try:
                 if token in path.read_bytes():
@@ -269,7 +274,7 @@ def test_the_token_is_in_no_file_of_the_pool(ray_cluster: RayCluster) -> None:
 def test_stop_ends_running_jobs_and_leaves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """A pool of its own, driven through the CLI: start, run a job, stop; nothing of it runs
     once `local stop` returns, nor 20 s later."""
-    root = Path(tempfile.mkdtemp(prefix="acstop-"))
+    root = Path(tempfile.mkdtemp(prefix="acs-"))
     env = {"XDG_STATE_HOME": str(root / "state"), "XDG_CACHE_HOME": str(root / "cache")}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -283,14 +288,16 @@ def test_stop_ends_running_jobs_and_leaves_nothing(monkeypatch: pytest.MonkeyPat
         token = local.token()
         assert stat.S_IMODE(local.temp_dir.parent.stat().st_mode) == 0o700
         status, body = _http(f"{address}/api/jobs/", "POST", token=token,
-                             body={"entrypoint": "python -c \"import time; print('up', flush=True); time.sleep(600)\""})
+                             body={"entrypoint": _SLEEPER})
         assert status == 200, body
         job = json.loads(body)["submission_id"]
         deadline = time.monotonic() + 60
         while json.loads(_http(f"{address}/api/jobs/{job}", token=token)[1])["status"] != "RUNNING":
             assert time.monotonic() < deadline, "the job did not start"
             time.sleep(0.5)
-        assert len(_pool_pids(local.token_file)) >= 8
+        pool_pids = _pool_pids(local.token_file)
+        sleeper = [p for p in pool_pids if b"accelctl-sleeper" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(pool_pids) >= 8 and sleeper, pool_pids
 
         started = time.monotonic()
         down = run_accelctl("local", "stop", env=env)
@@ -300,6 +307,7 @@ def test_stop_ends_running_jobs_and_leaves_nothing(monkeypatch: pytest.MonkeyPat
         assert f"ends 1 job(s) still running on it: {job}" in down.stderr
         assert token not in up.stdout + up.stderr + down.stdout + down.stderr
         assert _pool_pids(local.token_file) == []
+        assert not any(Path(f"/proc/{p}").exists() for p in sleeper)
         print(f"local pool: start {start_s:.1f} s, stop with a running job {stop_s:.1f} s")
         time.sleep(20)
         assert _pool_pids(local.token_file) == []

@@ -101,7 +101,8 @@ def test_tpu_spec_lands_on_the_tpu_host(ray_env: RayCluster, tmp_path: Path) -> 
         r = run_accelctl("submit", str(path))
         assert r.returncode == 0 and r.stdout == "on-tpu\n", r.stderr
         job_id = r.stderr.split("as job ")[1].split()[0]
-        info = json.load(urllib.request.urlopen(f"{ray_env.address}/api/jobs/accelctl-{job_id}"))
+        request = urllib.request.Request(f"{ray_env.address}/api/jobs/accelctl-{job_id}", headers=ray_env.headers())
+        info = json.load(urllib.request.urlopen(request))
         assert info["driver_node_id"] == ray_env.tpu_node_id
 
 

@@ -54,7 +54,7 @@ def test_compare_marks_best_and_ratios(inv) -> None:
     h100, mi300x, v5p = (inv.accelerator(n) for n in ("H100", "MI300X", "v5p"))
     result = compare([h100, mi300x, v5p])
     memory = next(r for r in result.rows if r.figure == "memory_gb")
-    assert memory.values == (80, 192, 95)
+    assert memory.values == (80, 192, 102)
     assert memory.best == (False, True, False)
     assert memory.ratios[0] == 1 and memory.ratios[1] == pytest.approx(2.4)
     power = next(r for r in result.rows if r.figure == "tdp_w")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from accelctl.core.problems import ProblemsFound
 from accelctl.core.files import MAX_BYTES
+from accelctl.core.problems import ProblemsFound
 from accelctl.core.yaml_source import load_yaml_bytes, load_yaml_file
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from accelctl.core.inventory import load_inventory
+from accelctl.core.jobstate import JobState
 from accelctl.core.query import AcceleratorQuery
 from accelctl.core.store import JobRecord, JobStore
 from accelctl.tui.app import AccelctlApp
@@ -85,8 +86,8 @@ async def test_reading_filter_open_copy(store: JobStore, monkeypatch: pytest.Mon
 
 
 async def test_pools_are_probed_in_the_background(store: JobStore) -> None:
-    store.add(JobRecord("abcd1234", "x", "local", "local", "accelctl-abcd1234", "http://127.0.0.1:9", {},
-                        "RUNNING", time.time()))
+    store.add(JobRecord("abcd1234", "x", "local", "local", "accelctl-abcd1234", {"address": "http://127.0.0.1:9"}, {},
+                        JobState.RUNNING, time.time()))
     app = app_for(store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
@@ -99,9 +100,9 @@ async def test_pools_are_probed_in_the_background(store: JobStore) -> None:
 
 
 async def test_jobs_view_cancel_asks_first(store: JobStore) -> None:
-    store.add(JobRecord("done0001", "old", "local", "local", "b1", "http://127.0.0.1:9", {}, "SUCCEEDED",
+    store.add(JobRecord("done0001", "old", "local", "local", "b1", {"address": "http://127.0.0.1:9"}, {}, JobState.SUCCEEDED,
                         time.time() - 60))
-    store.add(JobRecord("live0001", "new", "local", "local", "b2", "http://127.0.0.1:9", {}, "RUNNING",
+    store.add(JobRecord("live0001", "new", "local", "local", "b2", {"address": "http://127.0.0.1:9"}, {}, JobState.RUNNING,
                         time.time()))
     app = app_for(store)
     async with app.run_test(size=SIZE) as pilot:

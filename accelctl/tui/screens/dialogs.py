@@ -10,8 +10,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from accelctl.core.store import JobRecord, JobStore
 from accelctl.core.jobstate import JobState
+from accelctl.core.store import JobRecord, JobStore
 from accelctl.errors import AccelctlError
 
 

@@ -14,10 +14,11 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
+from accelctl.core.detail import detail_rows, source_lines
 from accelctl.core.inventory import Inventory
-from accelctl.core.models import PRECISIONS, Accelerator
-from accelctl.core.query import AcceleratorQuery
+from accelctl.core.models import Accelerator
 from accelctl.core.numbers import num
+from accelctl.core.query import AcceleratorQuery
 from accelctl.tui.format import bar
 from accelctl.tui.views.filtered import FilteredTableView
 from accelctl.tui.widgets.virtual_table import Column, VirtualTable
@@ -180,7 +181,7 @@ class _LazyRows(Sequence):
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         return self.cache[self.keys[index]]
 
 
@@ -191,24 +192,12 @@ def _row(a: Accelerator) -> tuple[str, ...]:
 
 def render_detail(acc: Accelerator, baseline: Accelerator | None, inventory: Inventory) -> Group:
     """Specs with units and the sources behind each, bars against the baseline, linked reading."""
-    cite = acc.citation
     specs = Table.grid(padding=(0, 2))
     specs.add_column(style="bold")
     specs.add_column()
     specs.add_column(style="dim")
-    specs.add_row("Vendor", f"{acc.vendor} · {acc.kind}" + (f" · {acc.form}" if acc.form else ""), "")
-    specs.add_row("Year", num(acc.year), cite("year"))
-    specs.add_row("Memory", f"{num(acc.memory_gb, 'GB')} {acc.memory_type or ''}", cite("memory_gb", "memory_type"))
-    specs.add_row("Bandwidth", num(acc.mem_bw_tbps, "TB/s"), cite("mem_bw_tbps"))
-    for p in PRECISIONS:
-        if acc.figure(p) is not None:
-            specs.add_row(p.upper(), num(acc.figure(p), "TOPS" if p == "int8" else "TFLOPS"), cite(f"tflops.{p}"))
-    specs.add_row("Power", num(acc.tdp_w, "W"), cite("tdp_w"))
-    specs.add_row("Interconnect", acc.interconnect or "-", cite("interconnect"))
-    specs.add_row("Software", ", ".join(acc.software) or "-", "")
-    specs.add_row("Aliases", ", ".join(acc.aliases) or "-", "")
-    if acc.kubernetes:
-        specs.add_row("Kubernetes", acc.kubernetes.resource, "")
+    for row in detail_rows(acc):
+        specs.add_row(row.label, row.value, row.cite)
     parts: list = [Text(acc.name, style="bold underline"), Text(acc.id, style="dim"), specs]
     if baseline is not None:
         bars = Table.grid(padding=(0, 1))
@@ -221,8 +210,8 @@ def render_detail(acc: Accelerator, baseline: Accelerator | None, inventory: Inv
         parts += [Text(f"\nvs {baseline.id}", style="bold"), bars]
     if acc.notes:
         parts += [Text("\nNotes", style="bold"), Text(acc.notes)]
-    parts += [Text("\nSources", style="bold")] + [Text(f"[{i}] {u}", style=f"link {u}")
-                                                   for i, u in enumerate(acc.source_urls, 1)]
+    parts += [Text("\nSources", style="bold")] + [Text(line.text, style=f"link {line.url}")
+                                                   for line in source_lines(acc)]
     reading = inventory.reading_for(acc.id)
     parts.append(Text(f"\nReading ({len(reading)})", style="bold"))
     parts += [Text(f"{r.published or '':10} {r.title or r.url}", style=f"link {r.url}") for r in reading]

@@ -7,9 +7,9 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from accelctl.core.detail import COMPARE_LEGEND, compare_lines
 from accelctl.core.inventory import Inventory
 from accelctl.core.query import compare
-from accelctl.core.numbers import num
 
 
 class CompareView(VerticalScroll):
@@ -27,15 +27,11 @@ class CompareView(VerticalScroll):
         """Compare these accelerators (ids or aliases)."""
         self.ids = [self.inventory.accelerator(i).id for i in ids]
         result = compare([self.inventory.accelerator(i) for i in self.ids])
-        table = Table(title="dense peak figures · ★ best in row (lowest power) · (Nx) ratio to the first",
-                      title_justify="left", header_style="bold")
+        table = Table(title=f"★ {COMPARE_LEGEND}", title_justify="left", header_style="bold")
         table.add_column("")
         for acc in result.accelerators:
             table.add_column(acc.id, justify="right")
-        for row in result.rows:
-            cells = []
-            for i, (value, best, ratio) in enumerate(zip(row.values, row.best, row.ratios)):
-                text = num(value) + (f" ({ratio:.2f}x)" if ratio is not None and i else "")
-                cells.append(Text(text + " ★", style="bold green") if best else Text(text))
-            table.add_row(f"{row.label} ({row.unit})" if row.unit else row.label, *cells)
+        for line in compare_lines(result):
+            table.add_row(line.label, *(Text(c.text + " ★", style="bold green") if c.best else Text(c.text)
+                                        for c in line.cells))
         self.query_one("#compare-body", Static).update(table)

@@ -59,11 +59,11 @@ class LogView(ScrollView, can_focus=True):
         self.following = True
         self.scroll_end(animate=False, x_axis=False)
 
-    def find(self, text: str, forward_from: int | None = None) -> int | None:
-        """Jump to the next line containing `text` (wrapping); its index, or None."""
+    def find(self, text: str) -> int | None:
+        """Jump to the next line containing `text` after the last match (wrapping); its index, or None."""
         if not text or not self.lines:
             return None
-        start = (self.match_line + 1) if forward_from is None and self.match_line is not None else (forward_from or 0)
+        start = 0 if self.match_line is None else self.match_line + 1
         n = len(self.lines)
         for step in range(n):
             index = (start + step) % n

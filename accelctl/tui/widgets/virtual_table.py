@@ -6,8 +6,8 @@ line; the cursor row, marked rows and sort column are styled from component clas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from rich.segment import Segment
 from textual.binding import Binding
@@ -101,10 +101,6 @@ class VirtualTable(ScrollView, can_focus=True):
     @property
     def current_key(self) -> str | None:
         return self.keys[self.cursor] if 0 <= self.cursor < len(self.keys) else None
-
-    def move_to_key(self, key: str) -> None:
-        if key in self.keys:
-            self.cursor = self.keys.index(key)
 
     def watch_cursor(self, cursor: int) -> None:
         visible = max(1, self.scrollable_content_region.height - 1)
