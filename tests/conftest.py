@@ -66,8 +66,9 @@ def run_accelctl(*args: str, env: dict[str, str] | None = None, cwd: str | os.Pa
 class RayCluster:
     """A real Ray head started by accelctl's local pool, plus a stand-in TPU host.
 
-    `root` is the 0700 dir holding everything of it: the state home (with the token file),
-    the head's temp dir `temp_dir` and the stand-in node's `worker_temp_dir`."""
+    `root` is the 0700 dir holding everything of it: the state home (with the token file) and
+    Ray's temp dir `temp_dir`, which both nodes share (a job's log is read from the logs dir
+    of the node that took the submission, wherever its driver ran)."""
 
     address: str
     state_home: Path
@@ -76,7 +77,6 @@ class RayCluster:
     root: Path
     token_file: Path
     temp_dir: Path
-    worker_temp_dir: Path
     gcs_address: str
     head_pid: int
     worker_pid: int
@@ -126,12 +126,11 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
         return json.load(urllib.request.urlopen(request, timeout=10))["data"]["result"]["result"]
 
     resources = json.dumps({"TPU": 4, "TPU-v5litepod-16-head": 1})
-    worker_temp = root / "worker"
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
     worker = subprocess.Popen(
         [sys.executable, "-c", _LOOPBACK_WORKER, "start", f"--address={state['gcs_address']}",
          "--node-ip-address=127.0.0.1", "--num-cpus=1", f"--resources={resources}",
-         f"--temp-dir={worker_temp}", "--block", "--disable-usage-stats"],
+         "--block", "--disable-usage-stats"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         env={**env, "RAY_USAGE_STATS_ENABLED": "0", **auth_env(local.token_file)})
     tpu_node_id = ""
@@ -144,7 +143,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
     try:
         assert tpu_node_id, "the stand-in TPU node did not join"
         yield RayCluster(address, state_home, cache_home, tpu_node_id, root, local.token_file, local.temp_dir,
-                         worker_temp, state["gcs_address"], state["pid"], worker.pid)
+                         state["gcs_address"], state["pid"], worker.pid)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:

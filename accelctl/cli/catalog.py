@@ -139,9 +139,10 @@ def pools(ctx: Context, fmt: str) -> None:
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=True), metavar="[FILE...]")
 @pass_ctx
 def validate(ctx: Context, files: tuple[str, ...]) -> None:
-    """Check inventory files; report every problem. Exit 0 when all are clean.
+    """Check inventory files and job specs; report every problem. Exit 0 when all are clean.
 
-    Each FILE is checked as an overlay merged over the bundled inventory. With no
+    Each inventory FILE is checked as an overlay merged over the bundled inventory; a
+    job spec is checked as `submit --dry-run` would (against your inventory). With no
     FILE, the bundled inventory and your overlay (if any) are checked.
     """
     from accelctl import paths
@@ -151,21 +152,40 @@ def validate(ctx: Context, files: tuple[str, ...]) -> None:
     if not files:
         overlay = paths.user_overlay(ctx.inventory_path)
         files = (str(overlay),) if overlay else ()
-    results = check_inventory_files(list(files))
+    specs = [f for f in files if _is_spec(f)]
+    results = check_inventory_files([f for f in files if f not in specs])
     # Sourcing warnings for the files named (all of them when none is named).
     warn_about = {os.fspath(os.path.abspath(f)) for f in files} if named else None
+    warnings = {name: _sourcing_warnings(name, results) for name, problems in results.items()
+                if not problems and (warn_about is None or os.path.abspath(name) in warn_about)}
+    if specs:
+        from accelctl.core.placement import check_spec_file
+
+        for spec in specs:
+            results[spec], warnings[spec] = check_spec_file(spec, ctx.inventory)
     count = 0
     for name, problems in results.items():
         for p in problems:
             click.echo(str(p), err=True)
         count += len(problems)
-        if not problems and (warn_about is None or os.path.abspath(name) in warn_about):
-            for warning in _sourcing_warnings(name, results):
-                click.echo(f"warning: {warning}", err=True)
+        for warning in warnings.get(name, []):
+            click.echo(f"warning: {warning}", err=True)
+        if not problems and name in warnings:
             click.echo(f"{name}: ok")
     if count:
         bad = sum(1 for p in results.values() if p)
         raise InvalidInput(f"{count} problem(s) in {bad} file(s)")
+
+
+def _is_spec(path: str) -> bool:
+    """Whether a file is a job spec (a file that cannot be read is left to the inventory check)."""
+    from accelctl.core.jobspec import is_jobspec
+    from accelctl.core.yaml_source import load_yaml_file
+
+    try:
+        return is_jobspec(load_yaml_file(path).data)
+    except InvalidInput:
+        return False
 
 
 def _sourcing_warnings(name: str, results: dict) -> list[str]:

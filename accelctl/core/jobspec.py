@@ -155,3 +155,10 @@ def _set(data: dict[str, Any], keys: list[str], value: Any) -> None:
         data[key] = child = dict(child)
         data = child
     data[keys[-1]] = value
+
+
+def is_jobspec(data: object) -> bool:
+    """Whether a loaded YAML document is a job spec rather than an inventory file: a mapping
+    with a `command` or `name` and none of the inventory's sections."""
+    return isinstance(data, dict) and bool({"command", "name"} & set(data)) and not (
+        {"accelerators", "reading", "pools"} & set(data))

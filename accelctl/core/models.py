@@ -187,6 +187,11 @@ class Accelerator:
             return getattr(self.tflops, name)
         return getattr(self, name)
 
+    def number(self, name: str) -> float | None:
+        """A numeric figure by name, or None when it is unknown or not a number (memory_type)."""
+        value = self.figure(name)
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
     def sources_for(self, name: str) -> list[str]:
         """URLs that back one figure (`memory_gb`, `tflops.bf16`, ...)."""
         return [s.url for s in self.backing(name)]

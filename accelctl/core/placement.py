@@ -11,10 +11,14 @@ from dataclasses import dataclass
 
 from accelctl.core import chips
 from accelctl.core.inventory import Inventory
-from accelctl.core.jobspec import JobSpec
+from accelctl.core.jobspec import JobSpec, load_jobspec
 from accelctl.core.models import CPU, Pool
-from accelctl.core.problems import ProblemsFound, did_you_mean
+from accelctl.core.problems import Problem, ProblemsFound, did_you_mean
 from accelctl.errors import InvalidInput, NotFound
+
+
+class NoPoolFits(InvalidInput):
+    """No pool of the inventory can take the job; the message lists each pool and why."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,8 @@ def place(spec: JobSpec, inventory: Inventory, pool_name: str | None = None) -> 
             return Placement(pool, accelerator, count, nodes, tuple(rejected))
         rejected.append((pool.name, reason))
     listing = "".join(f"\n  {name}: {why}" for name, why in rejected)
-    raise InvalidInput(f"no pool fits {spec.name} ({count}x {accelerator} x {nodes} node(s)):{listing}",
-                       "add a pool in your overlay (see `accelctl pools`) or pass --pool")
+    raise NoPoolFits(f"no pool fits {spec.name} ({count}x {accelerator} x {nodes} node(s)); add a pool in your "
+                     f"overlay (see `accelctl pools`) or pass --pool. Pools:{listing}")
 
 
 def _accelerator(spec: JobSpec, inventory: Inventory) -> str:
@@ -112,3 +116,18 @@ def _misfit(accelerator: str, count: int, nodes: int, pool: Pool, inventory: Inv
     if nodes > pool.nodes:
         return f"has {pool.nodes} node(s), the job needs {nodes}"
     return None
+
+
+def check_spec_file(path: str, inventory: Inventory) -> tuple[list[Problem], list[str]]:
+    """What `submit --dry-run` would find wrong in a job spec (for `accelctl validate`):
+    (problems, warnings). That no pool of this inventory fits is a warning: the spec itself
+    can be right; a named pool that cannot run it is a problem of its `pool` field."""
+    try:
+        place(load_jobspec(path), inventory)
+    except ProblemsFound as e:
+        return e.problems, []
+    except NoPoolFits as e:
+        return [], [f"{path}: {e.message}"]
+    except InvalidInput as e:
+        return [Problem(path, 0, 0, "pool", e.message)], []
+    return [], []

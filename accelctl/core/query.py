@@ -67,9 +67,9 @@ def sort_accelerators(items: list[Accelerator], key: str, descending: bool = Fal
     if key == "vendor" and not descending:
         return list(items)
     if key in NUMERIC:
-        known = [a for a in items if _number(a, key) is not None]
-        unknown = [a for a in items if _number(a, key) is None]
-        return sorted(known, key=lambda a: _number(a, key) or 0.0, reverse=descending) + unknown
+        known = [a for a in items if a.number(key) is not None]
+        unknown = [a for a in items if a.number(key) is None]
+        return sorted(known, key=lambda a: a.number(key) or 0.0, reverse=descending) + unknown
     return sorted(items, key=lambda a: str(getattr(a, key)).lower(), reverse=descending)
 
 
@@ -138,7 +138,7 @@ def compare(accelerators: list[Accelerator]) -> Comparison:
         raise InvalidInput("compare needs at least two accelerators", "e.g. `accelctl compare H100 MI300X`")
     rows = []
     for figure, label, unit, higher in COMPARED:
-        values = tuple(_number(a, figure) for a in accelerators)
+        values = tuple(a.number(figure) for a in accelerators)
         known = [v for v in values if v is not None]
         if not known:
             continue
@@ -150,8 +150,3 @@ def compare(accelerators: list[Accelerator]) -> Comparison:
         rows.append(ComparisonRow(figure, label, unit, values, best, ratios))
     return Comparison(tuple(accelerators), tuple(rows))
 
-
-def _number(acc: Accelerator, figure: str) -> float | None:
-    """A numeric figure of `acc`, or None when it is unknown (or not a number)."""
-    value = acc.figure(figure)
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -189,7 +190,7 @@ def test_stock_ray_clients_without_the_token_cannot_use_the_pool(ray_cluster: Ra
         runs["gcs on the machine's address"] = (f"{external}:{port}", stock)
         runs["ray client on the machine's address"] = (state["client_address"].replace("127.0.0.1", external),
                                                        stock)
-    out = _drivers(runs, timeout=35)
+    out = _drivers(runs, timeout=25)
     assert "RESULT 42" in out["with the token"], out["with the token"][-2000:]
     for name, text in out.items():
         if name != "with the token":
@@ -316,3 +317,4 @@ def test_stop_ends_running_jobs_and_leaves_nothing(monkeypatch: pytest.MonkeyPat
         assert run_accelctl("local", "stop", env=env).stdout.strip() == "local pool: was not running"
     finally:
         local.stop()
+        shutil.rmtree(root, ignore_errors=True)

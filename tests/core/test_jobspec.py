@@ -90,10 +90,18 @@ def test_cli_bad_spec_exit_2_one_line_per_problem(tmp_path: Path) -> None:
 def test_spec_problems_found_at_placement_are_located(tmp_path: Path, body: str, message: str) -> None:
     """submit, --dry-run and validate all name the file, line and column of the field at fault."""
     path = write(tmp_path, "name: t\n" + body + "command: echo\n")
-    for args in (("submit",), ("submit", "--dry-run")):
+    for args in (("submit",), ("submit", "--dry-run"), ("validate",)):
         r = run_accelctl(*args, str(path))
         assert r.returncode == 2 and r.stderr.startswith(f"{path}:{message}"), (args, r.stderr)
-        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+        summary = ["accelctl: error: 1 problem(s) in 1 file(s)"] if args == ("validate",) else []
+        assert r.stderr.splitlines()[1:] == summary and "Traceback" not in r.stderr
+
+
+def test_validate_checks_job_specs_and_warns_when_no_pool_fits() -> None:
+    specs = sorted(str(p) for p in (REPO / "jobs").glob("*.yaml"))
+    r = run_accelctl("validate", *specs)
+    assert r.returncode == 0 and r.stdout.splitlines() == [f"{s}: ok" for s in specs]
+    assert "warning: " + str(REPO / "jobs" / "tpu-v5e-single.yaml") + ": no pool fits jax-v5e-single" in r.stderr
 
 
 def test_a_topology_decides_count_and_nodes(tmp_path: Path) -> None:

@@ -100,10 +100,9 @@ async def test_pools_are_probed_in_the_background(store: JobStore) -> None:
 
 
 async def test_jobs_view_cancel_asks_first(store: JobStore) -> None:
-    store.add(JobRecord("done0001", "old", "local", "local", "b1", {"address": "http://127.0.0.1:9"}, {}, JobState.SUCCEEDED,
-                        time.time() - 60))
-    store.add(JobRecord("live0001", "new", "local", "local", "b2", {"address": "http://127.0.0.1:9"}, {}, JobState.RUNNING,
-                        time.time()))
+    target = {"address": "http://127.0.0.1:9"}
+    store.add(JobRecord("done0001", "old", "local", "local", "b1", target, {}, JobState.SUCCEEDED, time.time() - 60))
+    store.add(JobRecord("live0001", "new", "local", "local", "b2", target, {}, JobState.RUNNING, time.time()))
     app = app_for(store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")

@@ -28,8 +28,8 @@ COLUMNS = [Column("id", "ID", 24), Column("vendor", "VENDOR", 12), Column("kind"
            Column("mem_bw_tbps", "TB/s", 6, True), Column("bf16", "BF16", 7, True), Column("fp8", "FP8", 7, True),
            Column("tdp_w", "TDP W", 6, True)]
 DETAIL_DELAY_S = 0.06
-BAR_FIGURES = [("memory_gb", "Memory", "GB"), ("mem_bw_tbps", "Bandwidth", "TB/s"), ("tflops.bf16", "BF16", "TFLOPS"),
-               ("tflops.fp8", "FP8", "TFLOPS"), ("tdp_w", "Power", "W")]
+BAR_FIGURES = [("memory_gb", "Memory"), ("mem_bw_tbps", "Bandwidth"), ("tflops.bf16", "BF16"), ("tflops.fp8", "FP8"),
+               ("tdp_w", "Power")]
 
 
 class AcceleratorsView(FilteredTableView):
@@ -201,8 +201,8 @@ def render_detail(acc: Accelerator, baseline: Accelerator | None, inventory: Inv
     parts: list = [Text(acc.name, style="bold underline"), Text(acc.id, style="dim"), specs]
     if baseline is not None:
         bars = Table.grid(padding=(0, 1))
-        for figure, label, unit in BAR_FIGURES:
-            value, ref_value = acc.figure(figure), baseline.figure(figure)
+        for figure, label in BAR_FIGURES:
+            value, ref_value = acc.number(figure), baseline.number(figure)
             if value is None:
                 continue
             ratio = f"{value / ref_value:.2f}x" if ref_value else ""
