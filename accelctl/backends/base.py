@@ -12,7 +12,7 @@ pool cannot be reached or refuses, with one line naming the pool; `InvalidInput`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -143,7 +143,7 @@ class Backend(ABC):
 
     @abstractmethod
     def logs(self, backend_id: str, *, follow: bool, since: Position = 0,
-             notice: Notice | None = None) -> AsyncIterator[LogBatch]:
+             notice: Notice | None = None) -> AsyncGenerator[LogBatch, None]:
         """The job's output in batches of lines, in the order it was written, from `since`.
 
         Without `follow`: what exists now, then stop. With `follow`: until the job ends,

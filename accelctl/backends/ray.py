@@ -22,7 +22,8 @@ import shlex
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 from accelctl.backends import streams
@@ -219,17 +220,19 @@ class RayBackend(Backend):
         return bool((await self._request("POST", f"/api/jobs/{backend_id}/stop")).get("stopped"))
 
     async def logs(self, backend_id: str, *, follow: bool, since: Position = 0,
-                   notice: Notice | None = None) -> AsyncIterator[LogBatch]:
+                   notice: Notice | None = None) -> AsyncGenerator[LogBatch, None]:
         info = await self._request("GET", f"/api/jobs/{backend_id}")
         preamble = PreambleFilter(notice, backend_id, str(info.get("entrypoint") or ""))
-        async for batch in streams.follow(self, backend_id, live=follow, since=since, notice=notice):
-            kept = preamble.filter(batch)
-            if kept:
-                yield kept
+        async with aclosing(streams.follow(self, backend_id, live=follow, since=since, notice=notice)) as batches:
+            async for batch in batches:
+                kept = preamble.filter(batch)
+                if kept:
+                    yield kept
 
     # --- the stream source for streams.follow -------------------------------------------
 
-    async def open_log(self, backend_id: str, since: Position, *, live: bool) -> AsyncIterator[tuple[Position, str]]:
+    async def open_log(self, backend_id: str, since: Position, *,
+                       live: bool) -> AsyncGenerator[tuple[Position, str], None]:
         """Ray serves the whole log each time; a live stream replays from the start too."""
         if not live:
             text = (await self._request("GET", f"/api/jobs/{backend_id}/logs"))["logs"]
@@ -239,14 +242,16 @@ class RayBackend(Backend):
         if since == 0:
             # Nothing of the job's output seen yet: poll its log until the first line (or the
             # end), then leave the rest to the websocket.
-            async for item in self._first_output(backend_id):
-                yield item
+            async with aclosing(self._first_output(backend_id)) as first:
+                async for item in first:
+                    yield item
         at = 0
-        async for chunk in self._tail(backend_id):
-            yield at, chunk
-            at += len(chunk)
+        async with aclosing(self._tail(backend_id)) as chunks:
+            async for chunk in chunks:
+                yield at, chunk
+                at += len(chunk)
 
-    async def _first_output(self, backend_id: str) -> AsyncIterator[tuple[Position, str]]:
+    async def _first_output(self, backend_id: str) -> AsyncGenerator[tuple[Position, str], None]:
         deadline = time.monotonic() + _FIRST_OUTPUT_POLL_FOR_S
         while time.monotonic() < deadline:
             info = await self._request("GET", f"/api/jobs/{backend_id}")
@@ -258,7 +263,7 @@ class RayBackend(Backend):
                 return
             await asyncio.sleep(_FIRST_OUTPUT_POLL_S)
 
-    async def _tail(self, backend_id: str) -> AsyncIterator[str]:
+    async def _tail(self, backend_id: str) -> AsyncGenerator[str, None]:
         """One connection to Ray's log tail websocket (it replays from the start)."""
         import aiohttp
 

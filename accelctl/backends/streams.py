@@ -13,7 +13,8 @@ inside its line as it was served.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Protocol
 
 from accelctl.backends.base import JobStatus, LogBatch, Notice, Position, StreamDropped
@@ -24,7 +25,7 @@ RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # seconds; the last repeats while 
 class LogSource(Protocol):
     """What a backend gives the stream loop."""
 
-    def open_log(self, backend_id: str, since: Position, *, live: bool) -> AsyncIterator[tuple[Position, str]]:
+    def open_log(self, backend_id: str, since: Position, *, live: bool) -> AsyncGenerator[tuple[Position, str], None]:
         """Chunks of the job's output, each with the position of its first character.
 
         The first chunk may start before `since` (a server that replays): the loop drops
@@ -75,7 +76,7 @@ class LineSplitter:
 
 
 async def follow(source: LogSource, backend_id: str, *, live: bool, since: Position = 0,
-                 notice: Notice | None = None) -> AsyncIterator[LogBatch]:
+                 notice: Notice | None = None) -> AsyncGenerator[LogBatch, None]:
     """The job's output from `since`, in batches of lines.
 
     Without `live` (or once the job has ended): one snapshot, its unfinished last line
@@ -92,10 +93,11 @@ async def follow(source: LogSource, backend_id: str, *, live: bool, since: Posit
     while True:
         started_at, dropped = splitter.position, False
         try:
-            async for at, chunk in source.open_log(backend_id, splitter.position, live=True):
-                batch = splitter.feed(at, chunk)
-                if batch:
-                    yield batch
+            async with aclosing(source.open_log(backend_id, splitter.position, live=True)) as stream:
+                async for at, chunk in stream:
+                    batch = splitter.feed(at, chunk)
+                    if batch:
+                        yield batch
         except StreamDropped as e:
             dropped = True
             if notice:
@@ -114,10 +116,11 @@ async def follow(source: LogSource, backend_id: str, *, live: bool, since: Posit
                    f"{splitter.position}", reconnect=True)
 
 
-async def _snapshot(source: LogSource, backend_id: str, splitter: LineSplitter) -> AsyncIterator[LogBatch]:
-    async for at, chunk in source.open_log(backend_id, splitter.position, live=False):
-        batch = splitter.feed(at, chunk)
-        if batch:
-            yield batch
+async def _snapshot(source: LogSource, backend_id: str, splitter: LineSplitter) -> AsyncGenerator[LogBatch, None]:
+    async with aclosing(source.open_log(backend_id, splitter.position, live=False)) as stream:
+        async for at, chunk in stream:
+            batch = splitter.feed(at, chunk)
+            if batch:
+                yield batch
     if last := splitter.flush():
         yield last

@@ -12,7 +12,7 @@ from accelctl.cli.output import emit_data, emit_table, is_terminal, output_optio
 from accelctl.core.models import Accelerator
 from accelctl.core.numbers import num
 from accelctl.core.plain import to_plain
-from accelctl.core.query import SORT_FIELDS, AcceleratorQuery, ReadingQuery
+from accelctl.core.query import FILTER_HELP, SORT_FIELDS, AcceleratorQuery, ReadingQuery
 from accelctl.core.query import compare as build_comparison
 from accelctl.errors import InvalidInput
 
@@ -28,7 +28,8 @@ def accelerator_json(acc: Accelerator) -> dict:
 
 @click.command()
 @click.option("-q", "--query", "text", default="", metavar="TEXT",
-              help="Words to find in id, name, vendor, kind, memory type or aliases.")
+              help="Filter: words to find in id, name, vendor, kind, memory type or aliases; figure "
+                   "comparisons (mem>100, bf16>=1000, bw>4, tdp<=700, year>=2024); fields (kind:tpu, vendor:amd).")
 @click.option("--vendor", metavar="V", help="Vendor name (prefix, case-insensitive).")
 @click.option("--kind", metavar="K", help="gpu, tpu, trainium, inferentia, npu, lpu, ...")
 @click.option("--min-memory", type=click.FloatRange(min=0), metavar="GB", help="At least this much memory.")
@@ -48,6 +49,9 @@ def ls(ctx: Context, text: str = "", vendor: str | None = None, kind: str | None
     rows = [(a.id, a.name, a.vendor, a.kind, num(a.year), num(a.memory_gb), num(a.mem_bw_tbps),
              num(a.tflops.bf16), num(a.tflops.fp8), num(a.tflops.int8), num(a.tdp_w)) for a in found]
     emit_table(headers, rows, right=range(4, 11))
+    if not found and text:  # said on stderr even in a pipe: an empty result needs a reason
+        click.echo(f'accelctl: no accelerator matches "{text}"; a filter takes {FILTER_HELP}', err=True)
+        return
     _note(f"{len(found)} of {len(ctx.inventory.accelerators)} accelerators; dense TFLOPS (TOPS for INT8); "
           "`accelctl show ID` for sources")
 

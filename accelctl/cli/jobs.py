@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -85,8 +86,10 @@ async def _follow(record: JobRecord, backend: Backend, since: Any = 0) -> int:
     from accelctl.core.store import default_store
 
     try:
-        async for batch in backend.logs(record.backend_id, follow=True, since=since, notice=say):
-            _write(batch)
+        # aclosing: the stream (and its connection) is closed on every way out, a closed stdout too.
+        async with aclosing(backend.logs(record.backend_id, follow=True, since=since, notice=say)) as stream:
+            async for batch in stream:
+                _write(batch)
         status = await backend.status(record.backend_id)
     except (KeyboardInterrupt, CancelledError):
         say(f"detached; job {record.id} keeps running. Re-attach: `accelctl logs -f {record.id}`; "
@@ -139,8 +142,9 @@ async def _logs(record: JobRecord, follow: bool, tail: int | None) -> int:
     if tail is None:
         if follow:
             return await _follow(record, backend)
-        async for batch in backend.logs(record.backend_id, follow=False):
-            _write(batch)
+        async with aclosing(backend.logs(record.backend_id, follow=False)) as stream:
+            async for batch in stream:
+                _write(batch)
         return ExitStatus.OK
     last: deque[str] = deque(maxlen=tail)
     final = None

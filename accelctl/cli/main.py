@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
@@ -12,7 +13,22 @@ from accelctl.cli.context import Context
 from accelctl.errors import AccelctlError, ExitStatus
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; a reader that goes away (`accelctl logs -f ID | head`) ends it quietly.
+
+    click would turn a broken pipe into exit status 1; `ls | head` style use is not an error.
+    """
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # Point stdout at /dev/null so the interpreter's last flush cannot fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(ExitStatus.OK)
+
+
+@click.group(cls=_Commands, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--inventory", "inventory_path", metavar="FILE",
               help="Overlay inventory merged over the bundled one "
                    "[env ACCELCTL_INVENTORY; default <config dir>/accelctl/inventory.yaml].")
@@ -70,9 +86,6 @@ def run() -> None:
     except click.ClickException as e:
         e.show()
         sys.exit(ExitStatus.INVALID if e.exit_code == 2 else e.exit_code)
-    except BrokenPipeError:
-        sys.stderr.close()  # reader went away (`| head`): not an error
-        sys.exit(ExitStatus.OK)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as e:  # a bug: say so in one line; details with --traceback

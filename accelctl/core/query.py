@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import operator
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from accelctl.core.inventory import Inventory
@@ -11,17 +13,34 @@ from accelctl.core.problems import did_you_mean
 from accelctl.errors import InvalidInput
 
 # Sort keys a user may name; precisions (`bf16`) and `tflops.bf16` work too.
-SORT_FIELDS = ("id", "name", "vendor", "kind", "year", "memory_gb", "mem_bw_tbps", "tdp_w") + PRECISIONS
-NUMERIC = {"year", "memory_gb", "mem_bw_tbps", "tdp_w", *PRECISIONS}
+SORT_FIELDS = ("id", "name", "vendor", "kind", "year", "memory_gb", "mem_bw_tbps", "sram_mb", "tdp_w") + PRECISIONS
+NUMERIC = {"year", "memory_gb", "mem_bw_tbps", "sram_mb", "tdp_w", *PRECISIONS}
+
+# Figures a filter compares (`mem>100`), by the names a user types, and the field each reads.
+FIGURE_TERMS = {"mem": "memory_gb", "memory": "memory_gb", "memory_gb": "memory_gb", "bw": "mem_bw_tbps",
+                "bandwidth": "mem_bw_tbps", "mem_bw_tbps": "mem_bw_tbps", "sram": "sram_mb", "sram_mb": "sram_mb",
+                "tdp": "tdp_w", "power": "tdp_w", "tdp_w": "tdp_w", "year": "year",
+                **{p: p for p in PRECISIONS}}
+FIGURE_NAMES = ("mem", "bw", "sram", "tdp", "year", *PRECISIONS)  # the short names, for help
+# Text fields a filter matches (`kind:tpu`): an exact kind, a vendor or memory-type prefix.
+TEXT_TERMS = ("kind", "vendor", "form", "status", "memtype")
+_COMPARE = re.compile(r"^([a-z_0-9]+)(>=|<=|!=|>|<|=)(.*)$")
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "=": operator.eq, "!=": operator.ne}
+FILTER_HELP = ("words, figure comparisons (mem>100, bf16>=1000, bw>4, tdp<=700, year>=2024, sram>0) "
+               "and fields (kind:tpu, vendor:amd, form:card, status:announced, memtype:hbm3e)")
 
 
 @dataclass(frozen=True)
 class AcceleratorQuery:
     """What `accelctl ls` and the TUI's filter bar ask for.
 
-    `text`: words that must all appear in the id, name, vendor, kind, memory type or
-    an alias (case-insensitive). `sort`: a field name, `-field` for descending.
-    Numeric sorts put unknown values last in either direction.
+    `text`: terms that must all hold (case-insensitive): a word appears in the id, name,
+    vendor, kind, memory type or an alias; `FIGURE OP NUMBER` compares a figure
+    (`mem>100`, `bf16>=1000`; a chip whose figure is unknown never matches); `FIELD:VALUE`
+    matches a text field (`kind:tpu`, `vendor:amd`). `sort`: a field name, `-field` for
+    descending. Numeric sorts put unknown values last in either direction. InvalidInput
+    names the term at fault and what exists.
     """
 
     text: str = ""
@@ -43,9 +62,58 @@ class AcceleratorQuery:
             found = [a for a in found if a.kind == kind]
         if self.min_memory_gb is not None:
             found = [a for a in found if (a.memory_gb or 0) >= self.min_memory_gb]
-        for word in self.text.lower().split():
-            found = [a for a in found if word in a.search_text]
+        for test in parse_filter(self.text):
+            found = [a for a in found if test(a)]
         return sort_accelerators(found, key, descending)
+
+
+def parse_filter(text: str) -> list[Callable[[Accelerator], bool]]:
+    """One test per term of a filter (see AcceleratorQuery); InvalidInput for a bad term."""
+    tests = []
+    for term in text.lower().split():
+        compared = _COMPARE.match(term)
+        field, sep, value = term.partition(":")
+        if compared:
+            tests.append(_figure_test(*compared.groups()))
+        elif sep and field and not field.startswith(("http", "//")):
+            tests.append(_text_test(field, value))
+        else:
+            tests.append(_word_test(term))
+    return tests
+
+
+def _word_test(word: str) -> Callable[[Accelerator], bool]:
+    return lambda acc: word in acc.search_text
+
+
+def _figure_test(name: str, op: str, value: str) -> Callable[[Accelerator], bool]:
+    field = FIGURE_TERMS.get(name)
+    if field is None:
+        raise InvalidInput(f'filter "{name}{op}{value}": no figure "{name}"{did_you_mean(name, FIGURE_TERMS)}',
+                           f"figures: {', '.join(FIGURE_NAMES)}")
+    try:
+        bound = float(value)
+    except ValueError:
+        raise InvalidInput(f'filter "{name}{op}{value}": "{value}" is not a number', f"e.g. {name}{op}100"
+                           ) from None
+    compare = _OPS[op]
+
+    def test(acc: Accelerator) -> bool:
+        figure = acc.number(field)
+        return figure is not None and compare(figure, bound)
+
+    return test
+
+
+def _text_test(name: str, value: str) -> Callable[[Accelerator], bool]:
+    if name not in TEXT_TERMS:
+        raise InvalidInput(f'filter "{name}:{value}": no field "{name}"{did_you_mean(name, TEXT_TERMS)}',
+                           f"fields: {', '.join(TEXT_TERMS)}; figures compare with > < = (mem>100)")
+    if name == "kind":
+        return lambda a: a.kind == value
+    if name == "memtype":
+        return lambda a: (a.memory_type or "").lower().startswith(value)
+    return lambda a: str(getattr(a, name) or "").lower().startswith(value)
 
 
 def parse_sort(sort: str) -> tuple[str, bool]:

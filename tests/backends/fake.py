@@ -10,7 +10,7 @@ connection. The contract suite runs the same assertions over it and over real Ra
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,10 +147,11 @@ class FakeBackend(Backend):
         return True
 
     def logs(self, backend_id: str, *, follow: bool, since: Position = 0,
-             notice: Notice | None = None) -> AsyncIterator[LogBatch]:
+             notice: Notice | None = None) -> AsyncGenerator[LogBatch, None]:
         return streams.follow(self, backend_id, live=follow, since=since, notice=notice)
 
-    async def open_log(self, backend_id: str, since: Position, *, live: bool) -> AsyncIterator[tuple[Position, str]]:
+    async def open_log(self, backend_id: str, since: Position, *,
+                       live: bool) -> AsyncGenerator[tuple[Position, str], None]:
         job = self._job(backend_id)
         faults = self.cluster.faults
         self.cluster.connections += 1

@@ -146,3 +146,24 @@ def test_ctrl_c_detaches_and_the_job_keeps_running(ray_env: RayCluster, tmp_path
     listing = {j["id"]: j for j in json.loads(run_accelctl("jobs", "-o", "json").stdout)}
     assert listing[job_id]["state"] == "RUNNING"
     assert run_accelctl("cancel", job_id).returncode == 0
+
+
+def test_a_reader_that_goes_away_ends_streaming_quietly(ray_env: RayCluster, tmp_path: Path) -> None:
+    """`accelctl submit | head -1` and `accelctl logs -f | head -1`: exit 0, nothing on stderr but
+    accelctl's own lines (no unclosed session, no pending task, no traceback)."""
+    import subprocess
+    import sys
+
+    slow = spec(tmp_path, "piped", 'command: [python3, -u, -c, "import time\\nfor i in range(600):'
+                '\\n    print(i); time.sleep(0.05)"]\n')
+    accelctl = f"{sys.executable} -m accelctl"
+    submitted = subprocess.run(["bash", "-c", f"{accelctl} submit {slow} | head -1; exit ${{PIPESTATUS[0]}}"],
+                               capture_output=True, text=True, timeout=120)
+    assert (submitted.returncode, submitted.stdout) == (0, "0\n"), submitted.stderr
+    job_id = submitted.stderr.split("as job ")[1].split()[0]
+    followed = subprocess.run(["bash", "-c", f"{accelctl} logs -f {job_id} | head -1; exit ${{PIPESTATUS[0]}}"],
+                              capture_output=True, text=True, timeout=120)
+    assert (followed.returncode, followed.stdout) == (0, "0\n"), followed.stderr
+    for err in (submitted.stderr, followed.stderr):
+        assert all(line.startswith("accelctl: ") for line in err.splitlines()), err
+    assert run_accelctl("cancel", job_id).returncode == 0

@@ -61,3 +61,40 @@ def test_compare_marks_best_and_ratios(inv) -> None:
     assert power.values == (700, 750, None) and power.best == (True, False, False)  # lowest power wins
     with pytest.raises(InvalidInput):
         compare([h100])
+
+
+def test_filters_compare_figures_and_match_fields() -> None:
+    inv = load_inventory(use_cache=False)
+    chips = inv.accelerators
+
+    def ids(text: str) -> set[str]:
+        return {a.id for a in AcceleratorQuery(text=text).run(chips)}
+
+    assert ids("mem>100") == {a.id for a in chips if a.memory_gb is not None and a.memory_gb > 100}
+    assert ids("bf16>=1000 bw>4") == {a.id for a in chips if (a.tflops.bf16 or 0) >= 1000
+                                      and (a.mem_bw_tbps or 0) > 4}
+    assert ids("tdp<=700 year>=2024") == {a.id for a in chips if a.tdp_w is not None and a.tdp_w <= 700
+                                          and a.year is not None and a.year >= 2024}
+    assert ids("kind:tpu") == {a.id for a in chips if a.kind == "tpu"} and ids("kind:tpu")
+    assert ids("vendor:amd") == {a.id for a in chips if a.vendor == "AMD"}
+    assert ids("NVIDIA mem>=80") == {a.id for a in chips if "nvidia" in a.search_text
+                                     and (a.memory_gb or 0) >= 80}
+    assert "nvidia-h100-sxm" in ids("nvidia mem>=80") and "nvidia-l4" not in ids("nvidia mem>=80")
+    assert ids("mem>100000") == set()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("memm>1", 'filter "memm>1": no figure "memm" (did you mean "mem"?) (figures: mem, bw, sram, tdp, year,'),
+    ("kinds:tpu", 'filter "kinds:tpu": no field "kinds" (did you mean "kind"?) (fields: kind, vendor, form,'),
+    ("mem>lots", 'filter "mem>lots": "lots" is not a number (e.g. mem>100)'),
+])
+def test_a_bad_filter_term_says_what_exists(text: str, message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        AcceleratorQuery(text=text).run(load_inventory().accelerators)
+    assert str(caught.value).startswith(message)
+
+
+def test_ls_says_how_to_filter_when_nothing_matches(cli) -> None:
+    r = cli("ls", "-q", "mem>100000")
+    assert r.code == 0
+    assert 'accelctl: no accelerator matches "mem>100000"; a filter takes words, figure comparisons' in r.err
