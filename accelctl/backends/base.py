@@ -21,8 +21,8 @@ from accelctl.core.jobstate import JobState
 from accelctl.core.models import Pool
 from accelctl.core.placement import Placement
 
-__all__ = ["Backend", "JobState", "JobStatus", "LogBatch", "Notice", "Position", "Probe", "StreamDropped",
-           "Target"]
+__all__ = ["Backend", "JobLog", "JobState", "JobStatus", "LogBatch", "Notice", "Position", "Probe",
+           "StreamDropped", "Target"]
 
 # Where a log stream resumes. Opaque above backends/: only the backend that made it reads it.
 # Ray and SSH use character / byte offsets.
@@ -82,6 +82,15 @@ class Notice(Protocol):
 
 
 Progress = Callable[[str], None]
+
+
+class JobLog(Protocol):
+    """What reading one job's output needs: a Backend, or the archive of a finished job."""
+
+    def logs(self, backend_id: str, *, follow: bool, since: Position = 0,
+             notice: Notice | None = None) -> AsyncGenerator[LogBatch, None]: ...
+
+    async def status(self, backend_id: str) -> JobStatus: ...
 
 
 class StreamDropped(Exception):

@@ -1,16 +1,21 @@
 """What the CLI and the TUI both do with jobs: submit and record, refresh states, probe
-pools, plan, cancel, and record the end of a followed job. One home for each."""
+pools, plan, cancel, record the end of a job (and keep its output), read a job's log
+from wherever it still is. One home for each."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 from accelctl.backends import backend_for, backend_of
-from accelctl.backends.base import Backend, JobStatus, Probe, Progress
+from accelctl.backends.base import Backend, JobLog, JobStatus, LogBatch, Notice, Position, Probe, Progress
+from accelctl.backends.streams import LineSplitter
 from accelctl.core.jobspec import JobSpec
 from accelctl.core.jobstate import JobState
+from accelctl.core.logarchive import LogArchive, default_archive
 from accelctl.core.models import Pool
 from accelctl.core.placement import Placement
 from accelctl.core.plain import to_plain
@@ -79,15 +84,68 @@ async def refresh_states(store: JobStore, records: list[JobRecord],
             notes[record.id] = e.message
             return
         if status.state != record.state:
-            await asyncio.to_thread(record_status, store, record, status)
+            await record_status(store, record, status, backend_of(record))
 
     await asyncio.gather(*(one(r) for r in records))
     return notes
 
 
-def record_status(store: JobStore, record: JobRecord, status: JobStatus) -> None:
-    """Keep what the backend said about a job (after a follow, a refresh or a cancel)."""
-    store.update(record.id, status.state, exit_code=status.exit_code, message=status.message)
+async def record_status(store: JobStore, record: JobRecord, status: JobStatus, backend: Backend) -> None:
+    """Keep what the backend said about a job (after a follow, a refresh or a cancel); once the
+    job has ended, keep its output too (best effort: a pool that stops answering now only
+    means `logs` will need it later)."""
+    await asyncio.to_thread(store.update, record.id, status.state, exit_code=status.exit_code,
+                            message=status.message)
+    if status.state.terminal:
+        archive = default_archive()
+        if not await asyncio.to_thread(archive.has, record.id):
+            await keep_log(archive, record, backend)
+
+
+async def keep_log(archive: LogArchive, record: JobRecord, backend: Backend) -> bool:
+    """Copy a finished job's output into the archive; False when the pool would not give it."""
+    try:
+        with archive.writer(record.id) as out:
+            async with aclosing(backend.logs(record.backend_id, follow=False)) as stream:
+                async for batch in stream:
+                    out.write(batch.text)
+    except (AccelctlError, OSError):
+        return False  # the record stays; `logs` asks the pool again, or says it is gone
+    return True
+
+
+class ArchivedLog:
+    """A finished job's output from the archive, read like a backend's (`logs`, `status`)."""
+
+    def __init__(self, archive: LogArchive, record: JobRecord) -> None:
+        self.archive = archive
+        self.record = record
+
+    def logs(self, backend_id: str, *, follow: bool, since: Position = 0,
+             notice: Notice | None = None) -> AsyncGenerator[LogBatch, None]:
+        return self._read(since)
+
+    async def _read(self, since: Position) -> AsyncGenerator[LogBatch, None]:
+        splitter = LineSplitter(since)
+        at = 0
+        for chunk in self.archive.read(self.record.id):
+            batch = splitter.feed(at, chunk)
+            at += len(chunk)
+            if batch:
+                yield batch
+        if last := splitter.flush():
+            yield last
+
+    async def status(self, backend_id: str) -> JobStatus:
+        return JobStatus(self.record.state, self.record.exit_code, self.record.message)
+
+
+def job_log(record: JobRecord) -> JobLog:
+    """Where a job's output is read from: the archive once it has ended and was kept, else its pool."""
+    archive = default_archive()
+    if record.terminal and archive.has(record.id):
+        return ArchivedLog(archive, record)
+    return backend_of(record)
 
 
 async def cancel_job(store: JobStore, record: JobRecord, wait: float = CANCEL_WAIT_S) -> JobStatus:
@@ -104,5 +162,5 @@ async def cancel_job(store: JobStore, record: JobRecord, wait: float = CANCEL_WA
     while not status.state.terminal and time.monotonic() < deadline:
         await asyncio.sleep(_CANCEL_POLL_S)
         status = await backend.status(record.backend_id)
-    await asyncio.to_thread(record_status, store, record, status)
+    await record_status(store, record, status, backend)
     return status

@@ -133,8 +133,13 @@ class RayBackend(Backend):
                 raise AccelctlError(f'pool "{self.pool_name}": Ray at {self.address} refused the request '
                                     f"({e.code}): {message}", "check the pool's auth_token_file / auth_token_env"
                                     ) from None
+            if e.code == 404 and path.startswith("/api/jobs/") and len(path) > len("/api/jobs/"):
+                job = path.split("/")[3]
+                raise AccelctlError(f'pool "{self.pool_name}" no longer knows job {job}: {message}',
+                                    "Ray keeps jobs only while its cluster runs; a restarted pool forgets them"
+                                    ) from None
             if e.code == 404:
-                raise AccelctlError(f"Ray at {self.address} has no {path.split('/')[3]}: {message}") from None
+                raise AccelctlError(f"Ray at {self.address} has no {path}: {message}") from None
             raise AccelctlError(f"Ray at {self.address} answered {e.code}: {message}") from None
         except (OSError, ValueError) as e:
             raise self._unreachable(e) from None
@@ -200,7 +205,7 @@ class RayBackend(Backend):
 
     def _check_fits(self, request: dict[str, float]) -> None:
         """Refuse up front what no node of the cluster could ever run (Ray would wait forever)."""
-        accel = {k: v for k, v in request.items() if k not in ("CPU", "memory")}
+        accel = dict(request)
         if not accel:
             return
         nodes = self._http("GET", "/api/v0/nodes?limit=1000")
@@ -270,7 +275,9 @@ class RayBackend(Backend):
         url = f"{self.address}/api/jobs/{backend_id}/logs/tail"
         async with aiohttp.ClientSession(headers=self._headers()) as session:
             try:
-                async with session.ws_connect(url, heartbeat=30, max_msg_size=0) as ws:
+                # Closing early (Ctrl-C, `| head`) should not wait on Ray's close frame for long.
+                timeout = aiohttp.ClientWSTimeout(ws_close=1.0)
+                async with session.ws_connect(url, heartbeat=30, max_msg_size=0, timeout=timeout) as ws:
                     async for message in ws:
                         if message.type == aiohttp.WSMsgType.TEXT:
                             yield message.data
@@ -294,7 +301,9 @@ class LocalBackend(RayBackend):
 
     @classmethod
     def from_target(cls, pool_name: str, target: Target) -> LocalBackend:
-        return cls(pool_name, target.get("address"))
+        # Always the pool running now: a restarted pool has new ports, and its jobs are gone
+        # from Ray (the job's 404 then says so), not unreachable at an old address.
+        return cls(pool_name)
 
     @property
     def target(self) -> Target:
@@ -310,7 +319,8 @@ class LocalBackend(RayBackend):
         if not self._address:
             running = self._local().status()
             if running is None:
-                raise AccelctlError("the local pool is not running", "`accelctl local start` starts it")
+                raise AccelctlError("the local pool is not running (its jobs ended when it stopped)",
+                                    "`accelctl local start` starts it; finished jobs' output is kept by accelctl")
             self._address = str(running["address"])
         return self._address
 
@@ -364,12 +374,15 @@ def ray_request(spec: JobSpec, placement: Placement) -> dict[str, float]:
     """Ray resources for the job's entrypoint, by accelerator kind.
 
     GPU -> GPU; TPU -> TPU chips (+ the slice head resource for multi-host);
-    Trainium / Inferentia -> neuron_cores; plus CPU and memory when asked.
+    Trainium / Inferentia -> neuron_cores; plus CPU and memory when asked. A CPU-only
+    job's `count` is its CPUs (unless `resources.cpu` says otherwise).
     """
     request: dict[str, float] = {}
     acc = placement.accelerator
     if spec.resources.cpu is not None:
         request["CPU"] = spec.resources.cpu
+    elif acc == CPU:
+        request["CPU"] = float(placement.count)
     if spec.resources.memory_bytes is not None:
         request["memory"] = float(spec.resources.memory_bytes)
     if acc == CPU:

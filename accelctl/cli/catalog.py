@@ -141,8 +141,9 @@ def pools(ctx: Context, fmt: str) -> None:
 
 @click.command()
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=True), metavar="[FILE...]")
+@output_option
 @pass_ctx
-def validate(ctx: Context, files: tuple[str, ...]) -> None:
+def validate(ctx: Context, files: tuple[str, ...], fmt: str) -> None:
     """Check inventory files and job specs; report every problem. Exit 0 when all are clean.
 
     Each inventory FILE is checked as an overlay merged over the bundled inventory; a
@@ -167,14 +168,16 @@ def validate(ctx: Context, files: tuple[str, ...]) -> None:
 
         for spec in specs:
             results[spec], warnings[spec] = check_spec_file(spec, ctx.inventory)
-    count = 0
+    count = sum(len(problems) for problems in results.values())
+    if fmt != "table":
+        emit_data([{"file": name, "ok": not problems, "problems": [p.__dict__ for p in problems],
+                    "warnings": warnings.get(name, [])} for name, problems in results.items()], fmt)
     for name, problems in results.items():
         for p in problems:
             click.echo(str(p), err=True)
-        count += len(problems)
         for warning in warnings.get(name, []):
             click.echo(f"warning: {warning}", err=True)
-        if not problems and name in warnings:
+        if not problems and name in warnings and fmt == "table":
             click.echo(f"{name}: ok")
     if count:
         bad = sum(1 for p in results.values() if p)

@@ -20,10 +20,10 @@ from accelctl.core.numbers import duration, timestamp
 from accelctl.errors import AccelctlError, ExitStatus
 
 if TYPE_CHECKING:
-    from accelctl.backends.base import Backend, LogBatch
+    from accelctl.backends.base import JobLog, LogBatch
     from accelctl.core.jobspec import JobSpec
     from accelctl.core.placement import Placement
-    from accelctl.core.store import JobRecord
+    from accelctl.core.store import JobRecord, JobStore
 
 _EXIT = {JobState.SUCCEEDED: ExitStatus.OK, JobState.FAILED: ExitStatus.JOB_FAILED,
          JobState.CANCELLED: ExitStatus.JOB_CANCELLED}
@@ -78,24 +78,27 @@ async def _submit(spec: JobSpec, placement: Placement, detach: bool) -> int:
     return await _follow(record, backend)
 
 
-async def _follow(record: JobRecord, backend: Backend, since: Any = 0) -> int:
-    """Stream a job's logs to stdout from position `since` until it ends; Ctrl-C detaches."""
+async def _follow(record: JobRecord, source: JobLog, since: Any = 0) -> int:
+    """Stream a job's logs to stdout from position `since` until it ends; Ctrl-C detaches.
+    `source` is the job's backend, or the archive of a finished job."""
     from asyncio import CancelledError
 
+    from accelctl.backends.base import Backend
     from accelctl.backends.jobs import record_status
     from accelctl.core.store import default_store
 
     try:
         # aclosing: the stream (and its connection) is closed on every way out, a closed stdout too.
-        async with aclosing(backend.logs(record.backend_id, follow=True, since=since, notice=say)) as stream:
+        async with aclosing(source.logs(record.backend_id, follow=True, since=since, notice=say)) as stream:
             async for batch in stream:
                 _write(batch)
-        status = await backend.status(record.backend_id)
+        status = await source.status(record.backend_id)
     except (KeyboardInterrupt, CancelledError):
         say(f"detached; job {record.id} keeps running. Re-attach: `accelctl logs -f {record.id}`; "
             f"cancel: `accelctl cancel {record.id}`")
         return ExitStatus.INTERRUPTED
-    record_status(default_store(), record, status)
+    if isinstance(source, Backend):  # an archived job's end is already recorded
+        await record_status(default_store(), record, status, source)
     if status.state != JobState.SUCCEEDED:
         detail = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
         say(f"job {record.id} {status.state.lower()}{detail}{': ' + status.message if status.message else ''}")
@@ -135,10 +138,10 @@ def logs(job: str, follow: bool, tail: int | None) -> None:
 
 
 async def _logs(record: JobRecord, follow: bool, tail: int | None) -> int:
-    from accelctl.backends import backend_of
     from accelctl.backends.base import LogBatch
+    from accelctl.backends.jobs import job_log
 
-    backend = backend_of(record)
+    backend = job_log(record)
     if tail is None:
         if follow:
             return await _follow(record, backend)
@@ -148,11 +151,12 @@ async def _logs(record: JobRecord, follow: bool, tail: int | None) -> int:
         return ExitStatus.OK
     last: deque[str] = deque(maxlen=tail)
     final = None
-    async for batch in backend.logs(record.backend_id, follow=False):
-        final = batch
-        if follow and batch.partial:
-            break  # an unfinished last line: the follow below brings it whole
-        last.extend(batch.lines)
+    async with aclosing(backend.logs(record.backend_id, follow=False)) as stream:
+        async for batch in stream:
+            final = batch
+            if follow and batch.partial:
+                break  # an unfinished last line: the follow below brings it whole
+            last.extend(batch.lines)
     if last:
         _write(LogBatch(list(last), 0, partial=bool(final and final.partial and not follow)))
     if not follow:
@@ -163,12 +167,21 @@ async def _logs(record: JobRecord, follow: bool, tail: int | None) -> int:
 @click.command(name="jobs")
 @click.option("--pool", metavar="P", help="Only jobs of this pool.")
 @click.option("--all", "show_all", is_flag=True, help="Include finished jobs.")
+@click.option("--prune", is_flag=True, help="Forget finished jobs (of --pool, or all) and the output kept for them.")
 @output_option
-def jobs_cmd(pool: str | None, show_all: bool, fmt: str) -> None:
-    """List jobs, refreshing live states from every backend at once."""
+def jobs_cmd(pool: str | None, show_all: bool, prune: bool, fmt: str) -> None:
+    """List jobs, refreshing live states from every backend at once.
+
+    A finished job's output is kept (compressed, in the XDG state dir, up to
+    $ACCELCTL_LOG_ARCHIVE_MB in all, oldest dropped first) so `accelctl logs` works after
+    its pool has gone; `--prune` forgets finished jobs and their output.
+    """
     from accelctl.core.store import default_store
 
     store = default_store()
+    if prune:
+        _prune(store, pool)
+        return
     records = store.list(pool=pool)
     import asyncio
 
@@ -187,18 +200,36 @@ def jobs_cmd(pool: str | None, show_all: bool, fmt: str) -> None:
     emit_table(("ID", "NAME", "POOL", "STATE", "SUBMITTED", "DURATION", "EXIT"), rows)
     for job_id, note in notes.items():
         say(f"{job_id}: {note}")
+    hidden = 0 if show_all else len(store.list(pool=pool)) - len(records)
+    if hidden:
+        say(f"{hidden} finished job(s) hidden; --all shows them")
+
+
+def _prune(store: JobStore, pool: str | None) -> None:
+    from accelctl.core.logarchive import default_archive
+
+    archive = default_archive()
+    finished = [r for r in store.list(pool=pool) if r.terminal]
+    store.delete([r.id for r in finished])
+    kept = sum(archive.remove(r.id) for r in finished)
+    say(f"forgot {len(finished)} finished job(s) and the output kept for {kept} of them")
 
 
 @click.command()
 @click.argument("job")
-def cancel(job: str) -> None:
-    """Cancel a job (JOB: its id, a unique prefix, or its name)."""
+@output_option
+def cancel(job: str, fmt: str) -> None:
+    """Cancel a job (JOB: its id, a unique prefix, or its name) and wait until it has stopped.
+
+    Exit status 0 once it stopped (or had already ended), 1 if it still runs after the wait.
+    """
     from accelctl.core.store import default_store
 
     store = default_store()
     record = store.get(job)
     if record.terminal:
         say(f"job {record.id} already {record.state.lower()}")
+        _emit_state(store.get(record.id), fmt)
         return
     import asyncio
 
@@ -211,3 +242,11 @@ def cancel(job: str) -> None:
                             f"check again with `accelctl jobs`; `accelctl cancel {record.id}` asks again")
     say(f"job {record.id} cancelled" if status.state == JobState.CANCELLED
         else f"job {record.id} had already ended: {status.state.lower()}")
+    _emit_state(store.get(record.id), fmt)
+
+
+def _emit_state(record: JobRecord, fmt: str) -> None:
+    """A job's state as data (`-o json|yaml`); the table form is the line on stderr."""
+    if fmt != "table":
+        emit_data({"id": record.id, "name": record.name, "pool": record.pool, "state": str(record.state),
+                   "exit_code": record.exit_code, "ended_at": timestamp(record.ended_at)}, fmt)

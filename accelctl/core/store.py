@@ -123,6 +123,11 @@ class JobStore:
                     "message = COALESCE(?, message), ended_at = COALESCE(ended_at, ?) WHERE id = ?",
                     (str(state), exit_code, message, ended_at, job_id))
 
+    def delete(self, job_ids: list[str]) -> None:
+        """Forget these jobs (one transaction)."""
+        if job_ids:
+            self._write(f"DELETE FROM jobs WHERE id IN ({','.join('?' * len(job_ids))})", tuple(job_ids))
+
     def list(self, pool: str | None = None, include_done: bool = True) -> list[JobRecord]:
         """Jobs, newest first."""
         sql, args = "SELECT * FROM jobs", []

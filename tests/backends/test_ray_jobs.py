@@ -167,3 +167,42 @@ def test_a_reader_that_goes_away_ends_streaming_quietly(ray_env: RayCluster, tmp
     for err in (submitted.stderr, followed.stderr):
         assert all(line.startswith("accelctl: ") for line in err.splitlines()), err
     assert run_accelctl("cancel", job_id).returncode == 0
+
+
+def test_a_finished_jobs_output_outlives_its_pool(ray_env: RayCluster, tmp_path: Path) -> None:
+    """Once a job has ended accelctl keeps its output: `logs` works with the pool gone, and a
+    job whose output was not kept says in one line which pool forgot it."""
+    import sqlite3
+
+    path = spec(tmp_path, "kept", "pool: gpu-test\ncommand: python3 -c \"print('kept 1'); print('kept 2')\"\n"
+                "accelerator: cpu\n")
+    detached = run_accelctl("submit", "--detach", str(path))
+    job_id = detached.stdout.strip()
+    deadline = time.monotonic() + 120
+    while json.loads(run_accelctl("jobs", "--all", "-o", "json").stdout)[0]["state"] != "SUCCEEDED":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)  # `jobs` sees it end and keeps its output
+    archive = ray_env.state_home / "accelctl" / "logs" / f"{job_id}.log.gz"
+    assert archive.is_file()
+    # The cluster goes away: its address stops answering.
+    with sqlite3.connect(ray_env.state_home / "accelctl" / "jobs.sqlite") as conn:
+        conn.execute("UPDATE jobs SET target = ? WHERE id = ?",
+                     (json.dumps({"address": "http://127.0.0.1:9"}), job_id))
+    for args in (("logs", job_id), ("logs", "-f", job_id), ("logs", "--tail", "1", job_id)):
+        r = run_accelctl(*args)
+        assert r.returncode == 0 and r.stdout == ("kept 2\n" if "--tail" in args else "kept 1\nkept 2\n"), r.stderr
+    archive.unlink()
+    gone = run_accelctl("logs", job_id)
+    assert gone.returncode == 1 and gone.stderr.count("\n") == 1
+    assert 'pool "gpu-test": Ray at http://127.0.0.1:9 does not answer' in gone.stderr
+    pruned = run_accelctl("jobs", "--prune", "--pool", "gpu-test")
+    assert pruned.returncode == 0 and "forgot" in pruned.stderr
+    assert job_id not in run_accelctl("jobs", "--all", "-o", "json").stdout
+
+
+def test_a_cpu_jobs_count_is_its_cpus_and_too_many_are_refused(ray_env: RayCluster, tmp_path: Path) -> None:
+    path = spec(tmp_path, "cpus", "command: echo hi\n")
+    plan = json.loads(run_accelctl("submit", "--dry-run", "-o", "json", "--set", "count=2", str(path)).stdout)
+    assert plan["resources"] == {"CPU": 2.0} and plan["count"] == 2
+    r = run_accelctl("submit", "--set", "count=512", str(path))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "has CPU=512" in r.stderr, r.stderr
