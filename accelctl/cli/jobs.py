@@ -53,7 +53,7 @@ def submit(ctx: Context, spec_path: str, pool: str | None, detach: bool, dry_run
     from accelctl.core.jobspec import load_jobspec
     from accelctl.core.placement import place
 
-    spec = load_jobspec(spec_path, overrides)
+    spec = load_jobspec(spec_path, overrides, ctx.inventory)
     placement = place(spec, ctx.inventory, pool)
     if dry_run:
         _print_plan(spec, placement, fmt)

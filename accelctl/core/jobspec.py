@@ -11,11 +11,15 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from accelctl.core.models import CPU, Resources, check, check_range, check_text, valid_id
+from accelctl.core.models import CPU, Resources, all_checks, check, check_range, check_text, valid_id
 from accelctl.core.problems import Problem, ProblemsFound
-from accelctl.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from accelctl.core.inventory import Inventory
+    from accelctl.core.yaml_source import Document
+from accelctl.errors import InvalidInput, NotFound
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -42,6 +46,7 @@ class JobSpec:
     retries: int = 0
     path: str = ""  # the file it came from (set by the loader, not the user)
 
+    @all_checks
     def __post_init__(self) -> None:
         check(valid_id(self.name), "name",
                f'"{self.name}" is not a valid job name: lowercase letters, digits and "-", at most 63')
@@ -94,8 +99,10 @@ class JobSpec:
         return (base / os.path.expanduser(self.workdir)).resolve()
 
 
-def load_jobspec(path: str | os.PathLike[str], overrides: list[str] | tuple[str, ...] = ()) -> JobSpec:
-    """Load and validate a job spec; ProblemsFound lists every problem."""
+def load_jobspec(path: str | os.PathLike[str], overrides: list[str] | tuple[str, ...] = (),
+                 inventory: Inventory | None = None) -> JobSpec:
+    """Load and validate a job spec; ProblemsFound lists every problem. With an `inventory`,
+    an unknown accelerator or pool is one of them (else placement finds it later)."""
     from accelctl.core import validation
     from accelctl.core.yaml_source import format_loc, load_yaml_file
 
@@ -123,6 +130,8 @@ def load_jobspec(path: str | os.PathLike[str], overrides: list[str] | tuple[str,
             problems.append(Problem("--set", 0, 0, format_loc(loc), message))
         else:
             problems.append(doc.problem(loc, message, key=at_key))
+    if inventory is not None:
+        problems += _unknown_names(data, inventory, doc, overridden)
     if problems:
         raise ProblemsFound(problems)
     # Where each top-level field came from, for problems found later (placement, backends).
@@ -162,3 +171,19 @@ def is_jobspec(data: object) -> bool:
     with a `command` or `name` and none of the inventory's sections."""
     return isinstance(data, dict) and bool({"command", "name"} & set(data)) and not (
         {"accelerators", "reading", "pools"} & set(data))
+
+
+def _unknown_names(data: dict[str, Any], inventory: Inventory, doc: Document, overridden: set[str]) -> list[Problem]:
+    """The spec's accelerator and pool, looked up in the inventory: a problem for each unknown one."""
+    problems = []
+    for key, lookup in (("accelerator", inventory.accelerator), ("pool", inventory.pool)):
+        name = data.get(key)
+        if not isinstance(name, str) or not name.strip() or name == CPU:
+            continue
+        try:
+            lookup(name)
+        except NotFound as e:
+            message = f"{e.message}; {e.hint}" if e.hint else e.message
+            where = Problem("--set", 0, 0, key, message) if key in overridden else doc.problem((key,), message)
+            problems.append(where)
+    return problems

@@ -10,10 +10,13 @@ Figures are dense peak numbers as the vendor states them; unknown ones are None.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 # Validation settings pydantic reads from each class (no pydantic import needed).
 _STRICT = {"extra": "forbid", "strict": True}
@@ -53,10 +56,53 @@ class FieldError(ValueError):
         self.field = field_name
 
 
+class FieldErrors(FieldError):
+    """Several cross-field checks of one record failed: all of them, for one-pass reports
+    (as a FieldError it names the first field)."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__(errors[0].field, "; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+# The failed checks of the record whose `__post_init__` runs now (see `all_checks`); a
+# context variable, so records built in other threads or tasks never mix their findings.
+_FAILED: ContextVar[list[FieldError] | None] = ContextVar("accelctl_failed_checks", default=None)
+
+
+def all_checks(post_init: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Run a `__post_init__` to its end, then raise every check that failed in it (one
+    FieldError, or FieldErrors for several), so a file's problems are reported in one pass."""
+
+    @functools.wraps(post_init)
+    def run(self: Any) -> None:
+        if _FAILED.get() is not None:  # super().__post_init__() inside a record's own checks
+            post_init(self)
+            return
+        token = _FAILED.set([])
+        try:
+            post_init(self)
+            failed = _FAILED.get() or []
+        finally:
+            _FAILED.reset(token)
+        if len(failed) == 1:
+            raise failed[0]
+        if failed:
+            raise FieldErrors(failed)
+
+    return run
+
+
 def check(ok: bool, field_name: str, message: str) -> None:
-    """Raise FieldError(field_name, message) unless `ok`."""
-    if not ok:
-        raise FieldError(field_name, message)
+    """Fail with FieldError(field_name, message) unless `ok`: raised at once, or, inside an
+    `all_checks` __post_init__, when the record's checks are done."""
+    if ok:
+        return
+    error = FieldError(field_name, message)
+    failed = _FAILED.get()
+    if failed is None:
+        raise error
+    failed.append(error)
 
 
 def valid_id(value: str) -> bool:
@@ -70,7 +116,7 @@ def check_range(record: object, names: tuple[str, ...], low: float, high: float 
         value = getattr(record, name)
         if value is not None and (value < low or (high is not None and value > high)):
             bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-            raise FieldError(name, f"must be {bound} (got {value:g})")
+            check(False, name, f"must be {bound} (got {value:g})")
 
 
 def check_text(record: object, names: tuple[str, ...]) -> None:
@@ -103,6 +149,7 @@ class Tflops:
     int8: float | None = None
     fp4: float | None = None
 
+    @all_checks
     def __post_init__(self) -> None:
         check_range(self, PRECISIONS, 0)
 
@@ -121,6 +168,7 @@ class Source:
         """The maker's, a cloud's, an audited benchmark's or a paper's own page."""
         return self.kind in PRIMARY_KINDS
 
+    @all_checks
     def __post_init__(self) -> None:
         check_url(self.url, "url")
         for name in self.covers:
@@ -136,6 +184,7 @@ class KubernetesInfo:
     resource: str
     labels: dict[str, str] = field(default_factory=dict)
 
+    @all_checks
     def __post_init__(self) -> None:
         check_text(self, ("resource",))
 
@@ -166,6 +215,7 @@ class Accelerator:
     status: Status | None = None  # None: on sale or for rent
     notes: str | None = None
 
+    @all_checks
     def __post_init__(self) -> None:
         check_text(self, ("name", "vendor", "memory_type", "interconnect", "software", "aliases"))
         check_range(self, ("year",), 1990, 2100)
@@ -243,6 +293,7 @@ class Reading:
     topics: Strings = ()
     accelerators: Strings = ()  # catalog ids or aliases; normalised to ids on load
 
+    @all_checks
     def __post_init__(self) -> None:
         check_url(self.url, "url")
         check_url(self.discussion_url, "discussion_url")
@@ -258,6 +309,7 @@ class Resources:
     cpu: float | None = None
     memory: str | None = None  # Kubernetes quantity: 512Mi, 4Gi, 2G
 
+    @all_checks
     def __post_init__(self) -> None:
         check_range(self, ("cpu",), 0)
         check(self.memory is None or bool(_MEMORY.match(self.memory)), "memory",
@@ -284,6 +336,7 @@ class PoolBase:
     example: bool = False  # shipped as an example: edit before use
     description: str = ""
 
+    @all_checks
     def __post_init__(self) -> None:
         check_text(self, ("accelerator",))
         check_range(self, ("count", "nodes"), 1)
@@ -317,6 +370,7 @@ class RayPool(PoolBase):
     auth_token_file: str | None = None
     auth_token_env: str | None = None
 
+    @all_checks
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.address is None or bool(re.match(r"^(https?|ray)://\S+$", self.address)), "address",
@@ -343,6 +397,7 @@ class KubernetesPool(PoolBase):
     node_selector: dict[str, str] = field(default_factory=dict)
     topology: str | None = None  # TPU slice topology, e.g. 2x4
 
+    @all_checks
     def __post_init__(self) -> None:
         super().__post_init__()
         check_text(self, ("context", "namespace", "topology"))
@@ -363,6 +418,7 @@ class SshPool(PoolBase):
     port: int | None = None
     identity_file: str | None = None
 
+    @all_checks
     def __post_init__(self) -> None:
         super().__post_init__()
         check(bool(self.hosts), "hosts", "an ssh pool needs at least one host")

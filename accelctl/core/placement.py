@@ -13,7 +13,7 @@ from accelctl.core import chips
 from accelctl.core.inventory import Inventory
 from accelctl.core.jobspec import JobSpec, load_jobspec
 from accelctl.core.models import CPU, Pool
-from accelctl.core.problems import Problem, ProblemsFound, did_you_mean
+from accelctl.core.problems import Problem, ProblemsFound
 from accelctl.errors import InvalidInput, NotFound
 
 
@@ -67,12 +67,10 @@ def place(spec: JobSpec, inventory: Inventory, pool_name: str | None = None) -> 
 def _accelerator(spec: JobSpec, inventory: Inventory) -> str:
     if spec.accelerator == CPU:
         return CPU
-    found = inventory.find(spec.accelerator)
-    if found is None:
-        names = [name for acc in inventory.accelerators for name in acc.names]
-        raise ProblemsFound([spec.problem("accelerator", f'unknown accelerator "{spec.accelerator}"'
-                                          f'{did_you_mean(spec.accelerator, [*names, CPU])}; see `accelctl ls`')])
-    return found.id
+    try:
+        return inventory.accelerator(spec.accelerator).id
+    except NotFound as e:
+        raise ProblemsFound([spec.problem("accelerator", f"{e.message}; {e.hint}")]) from None
 
 
 def shape(spec: JobSpec, accelerator: str) -> tuple[int, int]:
@@ -123,7 +121,7 @@ def check_spec_file(path: str, inventory: Inventory) -> tuple[list[Problem], lis
     (problems, warnings). That no pool of this inventory fits is a warning: the spec itself
     can be right; a named pool that cannot run it is a problem of its `pool` field."""
     try:
-        place(load_jobspec(path), inventory)
+        place(load_jobspec(path, inventory=inventory), inventory)
     except ProblemsFound as e:
         return e.problems, []
     except NoPoolFits as e:

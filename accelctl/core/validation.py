@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from accelctl.core.models import FieldError, KubernetesInfo, Resources, Source, Tflops
+from accelctl.core.models import FieldError, FieldErrors, KubernetesInfo, Resources, Source, Tflops
 from accelctl.core.problems import did_you_mean
 
 # Nested record types, by the field that holds them: for "did you mean" on unknown keys.
@@ -39,7 +39,7 @@ def check_record(cls: type, data: dict[str, Any]) -> tuple[Any, list[Finding]]:
         return _adapter(cls).validate_json(json.dumps(data)), []
     except ValidationError as e:
         errors: list[dict[str, Any]] = [dict(err) for err in e.errors(include_url=False)]
-        return None, [_finding(cls, err) for err in errors if not _caused_by_inner(err, errors)]
+        return None, [found for err in errors if not _caused_by_inner(err, errors) for found in _findings(cls, err)]
 
 
 def validate_entries(items: Iterable[Item], record_type: Callable[[Item], type | None],
@@ -67,12 +67,20 @@ def _caused_by_inner(err: dict[str, Any], errors: list[dict[str, Any]]) -> bool:
         len(o["loc"]) > n and tuple(o["loc"][:n]) == tuple(err["loc"]) for o in errors)
 
 
+def _findings(cls: type, err: dict[str, Any]) -> list[Finding]:
+    """One pydantic error as findings: several when a record's own checks failed several times."""
+    error = err.get("ctx", {}).get("error")
+    loc = tuple(err["loc"])
+    if isinstance(error, FieldErrors):
+        return [(loc + (e.field,), str(e), False) for e in error.errors]
+    if isinstance(error, FieldError):
+        return [(loc + (error.field,), str(error), False)]
+    return [_finding(cls, err)]
+
+
 def _finding(cls: type, err: dict[str, Any]) -> Finding:
     loc = tuple(err["loc"])
     kind = err["type"]
-    error = err.get("ctx", {}).get("error")
-    if isinstance(error, FieldError):
-        return loc + (error.field,), str(error), False
     if kind == "unexpected_keyword_argument":
         allowed = [f.name for f in dataclasses.fields(_owner(cls, loc)) if f.name != "path"]
         return loc, f"unknown field{did_you_mean(str(loc[-1]), allowed)}", True

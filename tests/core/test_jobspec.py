@@ -111,3 +111,18 @@ def test_a_topology_decides_count_and_nodes(tmp_path: Path) -> None:
     assert (placement.count, placement.nodes) == (4, 4)
     single = load_jobspec(write(tmp_path, "name: t\naccelerator: v6e\ntopology: 2x4\ncommand: echo\n"))
     assert shape(single, "google-tpu-v6e-trillium") == (8, 1)
+
+
+def test_every_problem_of_a_file_in_one_pass(tmp_path: Path) -> None:
+    """Range checks of one record, a dangling reference and a bad duration all show at once."""
+    overlay = write(tmp_path, "accelerators:\n  - {id: my-chip, name: Mine, vendor: Me, kind: gpu, memory_gb: -5,"
+                              " tdp_w: -3, sources: [{url: 'https://example.com', covers: [memory_gb, tdp_w]}]}\n"
+                              "reading:\n  - {url: 'https://example.com/a', accelerators: [nope]}\n")
+    r = run_accelctl("validate", str(overlay))
+    assert [line.split(": ", 2)[1] for line in r.stderr.splitlines()[:-1]] == [
+        "accelerators[0].memory_gb", "accelerators[0].tdp_w", "reading[0].accelerators[0]"]
+    spec = write(tmp_path, "name: t\naccelerator: H1000\ntimeout: 10 minutes\ncount: 0\ncommand: echo\n")
+    for args in (("validate",), ("submit", "--dry-run")):
+        r = run_accelctl(*args, str(spec))
+        assert [line.split(": ", 2)[1] for line in r.stderr.splitlines() if line.startswith(str(spec))] == [
+            "accelerator", "timeout", "count"], (args, r.stderr)
