@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from accelctl.core.inventory import Inventory
 from accelctl.core.store import JobStore
+from accelctl.errors import AccelctlError
 from accelctl.tui.screens.dialogs import HelpScreen, ProblemsScreen, confirm_cancel
 from accelctl.tui.screens.logs import LogScreen
 from accelctl.tui.screens.submit import SubmitScreen
@@ -22,7 +25,9 @@ from accelctl.tui.views.compare import CompareView
 from accelctl.tui.views.jobs import JobsView
 from accelctl.tui.views.pools import PoolsView
 from accelctl.tui.views.reading import ReadingView
+from accelctl.tui.widgets.footer import fit_footer
 
+LOCAL_POOL_CHECK_S = 3.0  # quitting waits at most this long to learn whether the local pool runs
 TABS = (("accelerators", "Accelerators"), ("compare", "Compare"), ("reading", "Reading"), ("pools", "Pools"),
         ("jobs", "Jobs"))
 
@@ -50,6 +55,7 @@ class AccelctlApp(App[None]):
         self.store = store
         self.problems = problems or []
         self.log_max_lines = log_max_lines
+        self.exit_note = ""  # printed once the terminal is back (see run_tui)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -67,6 +73,9 @@ class AccelctlApp(App[None]):
                 yield Lazy(JobsView(self.store, id="jobs-view"))
         yield Footer()
 
+    def on_resize(self) -> None:
+        fit_footer(self.screen)
+
     def on_mount(self) -> None:
         if self.problems:
             self.push_screen(ProblemsScreen("Your overlay inventory has problems; showing the bundled catalog",
@@ -74,7 +83,13 @@ class AccelctlApp(App[None]):
 
     # --- navigation ---------------------------------------------------------------------
 
+    def close_logs(self) -> None:
+        """Back to the views: a log screen is never stacked on another."""
+        while isinstance(self.screen, LogScreen):
+            self.pop_screen()
+
     def action_show_tab(self, tab: str) -> None:
+        self.close_logs()
         self.query_one(TabbedContent).active = tab
         # Focus must move into the pane too: TabbedContent shows the pane that holds focus.
         targets = self.query_one(f"#{tab}", TabPane).query("VirtualTable, CompareView")
@@ -97,7 +112,16 @@ class AccelctlApp(App[None]):
 
     def open_logs(self, record: Any, backend: Any = None) -> None:
         kwargs = {"max_lines": self.log_max_lines} if self.log_max_lines else {}
+        self.close_logs()  # esc then goes back to the view, not to an earlier job's log
         self.push_screen(LogScreen(record, self.store, backend, **kwargs))
+
+    async def action_quit(self) -> None:
+        """Quit; if the local pool runs, say (after the TUI is gone) that it keeps running."""
+        self.run_worker(self._quit(), exclusive=True, group="quit")
+
+    async def _quit(self) -> None:
+        self.exit_note = await local_pool_note()
+        self.exit()
 
     # --- messages from the views --------------------------------------------------------
 
@@ -125,6 +149,25 @@ def _bind(action: Callable[[str], None], value: str) -> Callable[[], None]:
     return lambda: action(value)
 
 
+def local_pool_status() -> dict[str, Any] | None:
+    """The local pool's head if it runs (blocking: files, /proc, one loopback request)."""
+    from accelctl.backends.local import LocalRay
+
+    return LocalRay().status()
+
+
+async def local_pool_note(timeout: float = LOCAL_POOL_CHECK_S) -> str:
+    """What to tell someone leaving while the local pool runs ("" when it does not)."""
+    try:
+        status = await asyncio.wait_for(asyncio.to_thread(local_pool_status), timeout)
+    except (TimeoutError, AccelctlError, OSError):
+        return ""
+    if not status:
+        return ""
+    return (f"The local pool keeps running at {status.get('address', '127.0.0.1')}, and its jobs with it; "
+            "`accelctl local stop` stops it.")
+
+
 def run_tui(inventory_path: str | None) -> None:
     """Load the inventory (falling back to the bundled one on overlay problems) and run."""
     from accelctl import paths
@@ -138,4 +181,7 @@ def run_tui(inventory_path: str | None) -> None:
     except ProblemsFound as e:
         problems = [str(p) for p in e.problems]
         inventory = load_inventory()  # the bundled file alone; its own problems are a bug and raise
-    AccelctlApp(inventory, default_store(), problems=problems).run()
+    app = AccelctlApp(inventory, default_store(), problems=problems)
+    app.run()
+    if app.exit_note:
+        sys.stderr.write(app.exit_note + "\n")

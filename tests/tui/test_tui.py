@@ -76,12 +76,14 @@ async def test_reading_filter_open_copy(store: JobStore, monkeypatch: pytest.Mon
     opened, copied = [], []
     monkeypatch.setattr(app, "open_url", lambda url, **kw: opened.append(url))
     monkeypatch.setattr(app, "copy_to_clipboard", copied.append)
+    monkeypatch.setattr("accelctl.tui.links.has_browser", lambda: True)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3", "slash", *"acc:trn2", "enter")
         table = app.query_one("#reading-table", VirtualTable)
         linked = {r.url for r in app.inventory.reading if "aws-trainium2" in r.accelerators}
         assert set(table.keys) == linked
         await pilot.press("o", "y")
+        await app.workers.wait_for_complete()
         assert opened == [table.current_key] and copied == [table.current_key]
 
 

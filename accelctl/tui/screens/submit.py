@@ -31,14 +31,19 @@ class SubmitScreen(ModalScreen[Any]):
         super().__init__()
         self.inventory = inventory
         self.store = store
-        self.specs = sorted((specs_dir or Path.cwd() / "jobs").glob("*.yaml"))
+        self.specs_dir = specs_dir or Path.cwd() / "jobs"
+        self.specs = sorted(self.specs_dir.glob("*.yaml"))
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
             yield Static("[b]Submit a job[/b]")
-            yield Select([(p.name, str(p)) for p in self.specs], prompt="a spec from jobs/", id="spec-select",
-                         allow_blank=True)
-            yield Input(placeholder="or a path to a job spec", id="spec-path")
+            if self.specs:
+                prompt = f"a spec from {self.specs_dir}"
+            else:  # say where we looked, so "nothing to pick" is not a mystery
+                prompt = f"no job specs (*.yaml) in {self.specs_dir}: type a path below"
+            yield Select([(p.name, str(p)) for p in self.specs], prompt=prompt, id="spec-select",
+                         allow_blank=True, disabled=not self.specs)
+            yield Input(placeholder="or a path to a job spec (enter: plan)", id="spec-path")
             yield Select([(AUTO, "")] + [(p.name + (" (example)" if p.example else ""), p.name)
                                          for p in self.inventory.pools], value="", id="pool-select",
                          allow_blank=False)
@@ -77,6 +82,10 @@ class SubmitScreen(ModalScreen[Any]):
         return spec, placement
 
     def on_select_changed(self, event: Select.Changed) -> None:
+        self.show_plan()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
         self.show_plan()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -1,12 +1,19 @@
-"""The catalog: a filterable, sortable table of every chip and a detail panel."""
+"""The catalog: a filterable, sortable table of every chip and a detail panel.
+
+Figures are never cut: the table shows the columns that fit whole (the rest are named
+in the line below it), and the detail panel narrows, then gives way, before a figure
+column does; in a narrow window enter shows the detail in the table's place.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -18,16 +25,22 @@ from accelctl.core.detail import detail_rows, source_lines
 from accelctl.core.inventory import Inventory
 from accelctl.core.models import Accelerator
 from accelctl.core.numbers import num
-from accelctl.core.query import AcceleratorQuery
+from accelctl.core.query import FILTER_HELP, AcceleratorQuery
+from accelctl.errors import AccelctlError
 from accelctl.tui.format import bar
 from accelctl.tui.views.filtered import FilteredTableView
 from accelctl.tui.widgets.virtual_table import Column, VirtualTable
 
-COLUMNS = [Column("id", "ID", 24), Column("vendor", "VENDOR", 12), Column("kind", "KIND", 11),
-           Column("year", "YEAR", 4, True), Column("memory_gb", "MEM GB", 6, True),
-           Column("mem_bw_tbps", "TB/s", 6, True), Column("bf16", "BF16", 7, True), Column("fp8", "FP8", 7, True),
-           Column("tdp_w", "TDP W", 6, True)]
+# Widths here are the most a text column takes (longer text ends in "…"); figure columns
+# get the width of their longest value (columns_for). The priority says what a narrow
+# window keeps: the id always, then memory, bandwidth and BF16.
+COLUMNS = [Column("id", "ID", 24, required=True), Column("vendor", "VENDOR", 13, priority=60),
+           Column("kind", "KIND", 11, priority=40), Column("year", "YEAR", 4, True, priority=20),
+           Column("memory_gb", "MEM GB", 6, True, priority=90), Column("mem_bw_tbps", "TB/s", 6, True, priority=80),
+           Column("bf16", "BF16", 7, True, priority=70), Column("fp8", "FP8", 7, True, priority=50),
+           Column("tdp_w", "TDP W", 6, True, priority=30)]
 DETAIL_DELAY_S = 0.06
+DETAIL_MIN_WIDTH = 34  # narrower than this, the detail panel gives way to the table's figures
 BAR_FIGURES = [("memory_gb", "Memory"), ("mem_bw_tbps", "Bandwidth"), ("tflops.bf16", "BF16"), ("tflops.fp8", "FP8"),
                ("tdp_w", "Power")]
 
@@ -38,7 +51,7 @@ class AcceleratorsView(FilteredTableView):
     BINDINGS = [
         Binding("s", "sort", "Sort"), Binding("r", "reverse", "Reverse", show=False),
         Binding("space", "mark", "Mark"), Binding("b", "baseline", "Baseline", show=False),
-        Binding("c", "compare", "Compare marked"),
+        Binding("c", "compare", "Compare marked"), Binding("enter", "details", "Details", show=False),
     ]
     FILTER_ID = "accel-filter"
 
@@ -55,14 +68,18 @@ class AcceleratorsView(FilteredTableView):
         self.baseline = inventory.find("H100") or (inventory.accelerators[0] if inventory.accelerators else None)
         self.shown: list[Accelerator] = []
         self._detail_timer: Timer | None = None
+        self.narrow = False  # the detail panel does not fit beside the whole table
+        self.detail_only = False  # narrow, and the detail is shown in the table's place
+        self.filter_problem = ""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="/ filter: words in id, name, vendor, kind, memory type, aliases",
-                    id="accel-filter")
-        with Horizontal():
-            yield VirtualTable(COLUMNS, id="accel-table")
+        yield Input(placeholder=f"/ filter: {FILTER_HELP}", id="accel-filter")
+        with Horizontal(id="accel-body"):
+            yield VirtualTable(columns_for(self.inventory.accelerators), id="accel-table", fit=True, sortable=True,
+                               markable=True)
             with VerticalScroll(id="accel-detail-scroll"):
                 yield Static(id="accel-detail")
+        yield Static("", id="accel-hint", classes="hint")
 
     def on_mount(self) -> None:
         table = self.query_one(VirtualTable)
@@ -70,16 +87,91 @@ class AcceleratorsView(FilteredTableView):
         self.refilter()
         table.focus()
 
+    # --- layout -------------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.lay_out()
+
+    def lay_out(self) -> None:
+        """The whole table, and the detail beside it while it gets DETAIL_MIN_WIDTH or more;
+        narrower, the table alone (its least important columns hidden) or the detail alone."""
+        table = self.query_one(VirtualTable)
+        detail = self.query_one("#accel-detail-scroll")
+        spare = self.size.width - table.full_width
+        self.narrow = spare < DETAIL_MIN_WIDTH
+        if not self.narrow:
+            self.detail_only = False
+        table.styles.width = table.full_width if not self.narrow else "1fr"
+        table.display = not self.detail_only
+        detail.display = not self.narrow or self.detail_only
+        detail.set_class(self.detail_only, "alone")
+        self.update_hint()
+
+    def update_hint(self) -> None:
+        """Say what the width leaves out (hidden columns, the detail) and how to see it."""
+        table = self.query_one(VirtualTable)
+        parts = []
+        if self.filter_problem:
+            parts.append(self.filter_problem)
+        elif self.detail_only:
+            parts.append("enter or esc: back to the table")
+        else:
+            if table.hidden:
+                parts.append(f"hidden at this width: {', '.join(c.label for c in table.hidden)}")
+            if self.narrow:
+                parts.append("enter: details")
+        hint = self.query_one("#accel-hint", Static)
+        hint.update(" · ".join(parts))
+        hint.display = bool(parts)
+
+    def on_virtual_table_columns_changed(self, event: VirtualTable.ColumnsChanged) -> None:
+        self.update_hint()
+
+    def on_click(self, event: events.Click) -> None:
+        if event.widget is not None and event.widget.id == "accel-hint" and self.narrow:
+            self.action_details()
+
+    def action_details(self) -> None:
+        """In a narrow window: the detail in the table's place, and back."""
+        if not self.narrow:
+            return
+        self.detail_only = not self.detail_only
+        self.lay_out()
+        if self.detail_only:
+            self.show_detail(self.query_one(VirtualTable).current_key)
+            self.query_one("#accel-detail-scroll").focus()
+        else:
+            self.query_one(VirtualTable).focus()
+
+    def action_clear_filter(self) -> None:
+        if self.detail_only:
+            self.action_details()
+        else:
+            super().action_clear_filter()
+
+    def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
+        self.action_details()
+
     # --- data ---------------------------------------------------------------------------
 
-    def refilter(self) -> None:
-        """Apply the filter text and sort (the same query as `accelctl ls`)."""
+    def refilter(self, to_top: bool = False) -> None:
+        """Apply the filter text and sort (the same query as `accelctl ls`); `to_top` puts
+        the cursor on the first row (after a new sort), else it stays on its chip."""
         table = self.query_one(VirtualTable)
         text = self.filter_box().value
         sort = ("-" if table.sort_descending else "") + (table.sort_column or "vendor")
-        self.shown = AcceleratorQuery(text=text, sort=sort).run(self.inventory.accelerators)
+        try:
+            self.shown = AcceleratorQuery(text=text, sort=sort).run(self.inventory.accelerators)
+            problem = ""
+        except AccelctlError as e:  # a half-typed `mem>` or an unknown field: say so, show none
+            self.shown, problem = [], e.message
+        if problem != self.filter_problem:
+            self.filter_problem = problem
+            self.update_hint()
         keys = [a.id for a in self.shown]
         table.set_rows(_LazyRows(keys, self.rows), keys)  # its Highlighted message updates the detail
+        if to_top:
+            table.cursor = 0
 
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
         # Typing or holding an arrow key moves the cursor many times a second: draw the
@@ -89,27 +181,32 @@ class AcceleratorsView(FilteredTableView):
         self._detail_timer = self.set_timer(DETAIL_DELAY_S, lambda: self.show_detail(event.key))
 
     def on_virtual_table_header_clicked(self, event: VirtualTable.HeaderClicked) -> None:
-        table = event.table
-        table.sort_descending = not table.sort_descending if table.sort_column == event.column else False
-        table.sort_column = event.column
-        self.refilter()
+        if event.column == event.table.sort_column:
+            self.action_reverse()
+        else:
+            self.sort_by(event.column)
 
     # --- actions ------------------------------------------------------------------------
+
+    def sort_by(self, column: str) -> None:
+        """Sort by a column, figures biggest first and text A to Z, whether by `s` or a click."""
+        table = self.query_one(VirtualTable)
+        table.sort_descending = column not in TEXT_COLUMNS
+        table.sort_column = column
+        self.refilter(to_top=True)
+        label = next(c.label for c in COLUMNS if c.key == column)
+        self.notify(f"sorted by {label} {'▼ biggest first' if table.sort_descending else '▲'}", timeout=1.5)
 
     def action_sort(self) -> None:
         table = self.query_one(VirtualTable)
         keys = [c.key for c in COLUMNS]
-        table.sort_column = keys[(keys.index(table.sort_column) + 1) % len(keys)] if table.sort_column in keys \
-            else keys[0]
-        table.sort_descending = table.sort_column not in ("id", "vendor", "kind")
-        self.refilter()
-        self.notify(f"sorted by {table.sort_column}{' (descending)' if table.sort_descending else ''}",
-                    timeout=1.5)
+        self.sort_by(keys[(keys.index(table.sort_column) + 1) % len(keys)] if table.sort_column in keys
+                     else keys[0])
 
     def action_reverse(self) -> None:
         table = self.query_one(VirtualTable)
         table.sort_descending = not table.sort_descending
-        self.refilter()
+        self.refilter(to_top=True)
 
     def on_virtual_table_mark_clicked(self, event: VirtualTable.MarkClicked) -> None:
         self.toggle_mark(event.key, advance=False)
@@ -183,6 +280,22 @@ class _LazyRows(Sequence):
 
     def __getitem__(self, index):
         return self.cache[self.keys[index]]
+
+
+TEXT_COLUMNS = {"id", "vendor", "kind"}
+
+
+def columns_for(accelerators: Sequence[Accelerator]) -> list[Column]:
+    """COLUMNS with each figure column as wide as its longest value, so no figure is ever cut."""
+    fitted = []
+    for column in COLUMNS:
+        if column.key not in TEXT_COLUMNS:
+            values = {a.number(column.key if column.key not in ("bf16", "fp8") else f"tflops.{column.key}")
+                      for a in accelerators}  # distinct values: cheap at 10,000 chips
+            widest = max((len(num(v)) for v in values), default=1)
+            column = replace(column, width=max(widest, len(column.label)))
+        fitted.append(column)
+    return fitted
 
 
 def _row(a: Accelerator) -> tuple[str, ...]:

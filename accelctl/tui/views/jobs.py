@@ -13,9 +13,11 @@ from accelctl.core.numbers import duration, timestamp
 from accelctl.core.store import JobRecord, JobStore
 from accelctl.tui.widgets.virtual_table import Column, VirtualTable
 
-COLUMNS = [Column("id", "ID", 8), Column("name", "NAME", 20), Column("pool", "POOL", 12),
-           Column("state", "STATE", 10), Column("submitted", "SUBMITTED", 19), Column("duration", "DURATION", 8, True),
-           Column("exit", "EXIT", 4, True)]
+# In a narrow window the columns of lowest priority are hidden whole, never cut.
+COLUMNS = [Column("id", "ID", 8, required=True), Column("name", "NAME", 20, priority=60),
+           Column("pool", "POOL", 12, priority=40), Column("state", "STATE", 10, required=True),
+           Column("submitted", "SUBMITTED", 19, priority=20), Column("duration", "DURATION", 8, True, priority=50),
+           Column("exit", "EXIT", 4, True, priority=30)]
 READ_EVERY_S = 1.0
 REFRESH_EVERY_S = 3.0
 
@@ -44,7 +46,7 @@ class JobsView(Vertical):
         self.notes: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
-        yield VirtualTable(COLUMNS, id="jobs-table")
+        yield VirtualTable(COLUMNS, id="jobs-table", fit=True)
         yield Static("", id="jobs-notes", classes="hint")
 
     def on_mount(self) -> None:
@@ -62,8 +64,17 @@ class JobsView(Vertical):
                  "-" if r.exit_code is None else str(r.exit_code))
                 for r in records]
         self.query_one(VirtualTable).set_rows(rows, [r.id for r in records])
+        self.update_notes()
+
+    def update_notes(self) -> None:
+        hidden = self.query_one(VirtualTable).hidden
+        keys = "l logs · ctrl+d cancel · a all/active" + (
+            f" · hidden at this width: {', '.join(c.label for c in hidden)}" if hidden else "")
         self.query_one("#jobs-notes", Static).update(
-            "  ".join(f"{k}: {v}" for k, v in self.notes.items()) or "l logs · ctrl+d cancel · a all/active")
+            "  ".join(f"{k}: {v}" for k, v in self.notes.items()) or keys)
+
+    def on_virtual_table_columns_changed(self, event: VirtualTable.ColumnsChanged) -> None:
+        self.update_notes()
 
     def refresh_states(self) -> None:
         active = [r for r in self.store.list(include_done=False)]

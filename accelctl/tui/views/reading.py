@@ -12,6 +12,7 @@ from textual.widgets import Input, Static
 from accelctl.core.inventory import Inventory
 from accelctl.core.query import ReadingQuery
 from accelctl.errors import AccelctlError
+from accelctl.tui.links import open_link
 from accelctl.tui.views.filtered import FilteredTableView
 from accelctl.tui.widgets.virtual_table import Column, VirtualTable
 
@@ -88,13 +89,12 @@ class ReadingView(FilteredTableView):
 
     def action_open(self) -> None:
         if r := self._current():
-            self.app.open_url(r.url)
-            self.notify(f"opening {r.url}", timeout=2)
+            self.run_worker(open_link(self.app, r.url), group="open")
 
     def action_open_discussion(self) -> None:
         r = self._current()
         if r and r.discussion_url:
-            self.app.open_url(r.discussion_url)
+            self.run_worker(open_link(self.app, r.discussion_url), group="open")
         elif r:
             self.notify("no discussion link for this article", severity="warning", timeout=2)
 
