@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from accelctl.core.placement import Placement
 from accelctl.core.store import JobRecord, default_store, new_job_id
 from accelctl.errors import AccelctlError
 from tests.backends.fake import Faults, Script, fake_backend
+from tests.backends.harness_k8s import kubernetes_harness
+from tests.backends.harness_ssh import ssh_harness
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -77,13 +80,30 @@ class RayHarness:
         return await self.backend.submit(spec, _PLACEMENT, new_job_id())
 
 
-@pytest.fixture(params=["fake", "ray"])
-def harness(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    if request.param == "fake":
-        # One registry line, as for any backend, so stored jobs find it again.
-        monkeypatch.setitem(BACKENDS, "fake", "tests.backends.fake:FakeBackend")
-        return FakeHarness(tmp_path)
+def _fake(request: pytest.FixtureRequest, tmp_path: Path) -> FakeHarness:
+    # One registry line, as for any backend, so stored jobs find it again.
+    request.getfixturevalue("monkeypatch").setitem(BACKENDS, "fake", "tests.backends.fake:FakeBackend")
+    return FakeHarness(tmp_path)
+
+
+def _ray(request: pytest.FixtureRequest, tmp_path: Path) -> RayHarness:
     return RayHarness(tmp_path, request.getfixturevalue("ray_cluster"))
+
+
+# Backend name -> harness factory. A new backend adds one line here: a factory (kept in its
+# own test module) returning an object with `name`, `backend` and `async start(output,
+# exit_code=0, slow=False) -> backend_id`.
+HARNESSES: dict[str, Callable[[pytest.FixtureRequest, Path], Any]] = {
+    "fake": _fake,
+    "ray": _ray,
+    "ssh": ssh_harness,
+    "kubernetes": kubernetes_harness,
+}
+
+
+@pytest.fixture(params=list(HARNESSES))
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    return HARNESSES[request.param](request, tmp_path)
 
 
 async def read_all(backend: Backend, backend_id: str, **kwargs: Any) -> tuple[str, list[LogBatch]]:

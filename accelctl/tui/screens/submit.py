@@ -47,11 +47,12 @@ class SubmitScreen(ModalScreen[Any]):
             yield Select([(AUTO, "")] + [(p.name + (" (example)" if p.example else ""), p.name)
                                          for p in self.inventory.pools], value="", id="pool-select",
                          allow_blank=False)
-            yield Static("", id="plan")
+            # The buttons come before the plan, so a long plan in a short terminal never hides them.
             with Horizontal(classes="buttons"):
                 yield Button("Plan", id="plan-button")
                 yield Button("Submit (ctrl+s)", variant="primary", id="submit-button")
                 yield Button("Close", id="close-button")
+            yield Static("", id="plan")
 
     def _spec_path(self) -> str | None:
         typed = self.query_one("#spec-path", Input).value.strip()
