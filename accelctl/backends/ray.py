@@ -205,15 +205,14 @@ class RayBackend(Backend):
 
     def _check_fits(self, request: dict[str, float]) -> None:
         """Refuse up front what no node of the cluster could ever run (Ray would wait forever)."""
-        accel = dict(request)
-        if not accel:
+        if not request:
             return
         nodes = self._http("GET", "/api/v0/nodes?limit=1000")
         alive = [n.get("resources_total", {}) for n in nodes["data"]["result"]["result"] if n.get("state") == "ALIVE"]
-        if any(all(res.get(k, 0) >= v for k, v in accel.items()) for res in alive):
+        if any(all(res.get(k, 0) >= v for k, v in request.items()) for res in alive):
             return
         have = sorted({k for res in alive for k in res if not k.startswith(("node:", "memory", "object_store"))})
-        want = ", ".join(f"{k}={v:g}" for k, v in accel.items())
+        want = ", ".join(f"{k}={v:g}" for k, v in request.items())
         raise InvalidInput(f"no node of the Ray cluster at {self.address} has {want} "
                            f"(its nodes offer: {', '.join(have) or 'nothing'})",
                            "choose a pool with that accelerator, or lower count")
