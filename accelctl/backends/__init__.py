@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 BACKENDS: dict[str, str | None] = {
     "local": "accelctl.backends.ray:LocalBackend",
     "ray": "accelctl.backends.ray:RayBackend",
-    "kubernetes": None,
-    "ssh": None,
+    "kubernetes": "accelctl.backends.kubernetes:KubernetesBackend",
+    "ssh": "accelctl.backends.ssh:SshBackend",
 }
 
 

@@ -83,7 +83,7 @@ async def refresh_states(store: JobStore, records: list[JobRecord],
         except AccelctlError as e:
             notes[record.id] = e.message
             return
-        if status.state != record.state:
+        if (status.state, status.message) != (record.state, record.message):
             await record_status(store, record, status, backend_of(record))
 
     await asyncio.gather(*(one(r) for r in records))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import click
 
@@ -124,11 +125,18 @@ def read(ctx: Context, text: str, accelerator: str | None, topic: str | None, se
     _note(f"{len(found)} of {len(ctx.inventory.reading)} articles")
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @output_option
 @pass_ctx
-def pools(ctx: Context, fmt: str) -> None:
-    """List pools: where jobs run (local Ray, Ray clusters, Kubernetes, SSH)."""
+@click.pass_context
+def pools(click_ctx: click.Context, ctx: Context, fmt: str) -> None:
+    """List pools: where jobs run (local Ray, Ray clusters, Kubernetes, SSH).
+
+    `accelctl pools probe POOL` asks a pool's hosts which accelerators they have."""
+    if click_ctx.invoked_subcommand:
+        return
+    from accelctl.backends.ssh_probe import load, summary
+
     items = ctx.inventory.pools
     if fmt != "table":
         emit_data(items, fmt)
@@ -136,7 +144,42 @@ def pools(ctx: Context, fmt: str) -> None:
     rows = [(p.name, p.backend, p.accelerator, f"{p.count}x{p.nodes}", p.location, "example" if p.example else "")
             for p in items]
     emit_table(("NAME", "BACKEND", "ACCELERATOR", "CHIPSxNODES", "WHERE", ""), rows)
+    for p in items:
+        if probed := load(p.name):
+            _note(f"{p.name} (probed {time.strftime('%Y-%m-%d %H:%M', time.localtime(probed[0]))}): "
+                  f"{summary(probed[1])}")
     _note("add your own pools in an overlay file: see `accelctl --help` (--inventory)")
+
+
+@pools.command(name="probe")
+@click.argument("name", metavar="POOL")
+@output_option
+@pass_ctx
+def probe_pool_cmd(ctx: Context, name: str, fmt: str) -> None:
+    """Ask every host of POOL at once which accelerators it has (SSH pools), or whether it answers."""
+    import asyncio
+
+    from accelctl.backends import backend_for
+    from accelctl.backends.jobs import probe_pool
+
+    pool = ctx.inventory.pool(name)
+    backend = backend_for(pool)
+    hosts_of = getattr(backend, "probe_accelerators", None)
+    if hosts_of is None:
+        result = asyncio.run(probe_pool(pool))
+        emit_data({"pool": pool.name, "ok": result.ok, "detail": result.detail}, fmt) if fmt != "table" else \
+            emit_table(("POOL", "OK", "DETAIL"), [(pool.name, "yes" if result.ok else "no", result.detail)])
+        sys.exit(0 if result.ok else 1)
+    results = asyncio.run(hosts_of(list(ctx.inventory.accelerators)))
+    if fmt != "table":
+        emit_data([to_plain(r) for r in results], fmt)
+    else:
+        rows = [(r.host, d.id or f"? ({d.name})", str(d.count), "-" if d.memory_gib is None else f"{d.memory_gib:g}",
+                 d.driver or "-") for r in results for d in r.devices]
+        rows += [(r.host, "no answer: " + r.error if not r.ok else "no accelerators", "0", "-", "-")
+                 for r in results if not r.ok or not r.devices]
+        emit_table(("HOST", "ACCELERATOR", "COUNT", "MEMORY GiB", "DRIVER"), rows)
+    sys.exit(0 if all(r.ok for r in results) else 1)
 
 
 @click.command()

@@ -118,9 +118,14 @@ def _print_plan(spec: JobSpec, placement: Placement, fmt: str) -> None:
     if fmt != "table":
         emit_data(steps, fmt)
         return
+    manifests = steps.pop("manifests", None)
     rows = [(k, ", ".join(f"{a}={b:g}" if isinstance(b, float) else f"{a}={b}" for a, b in v.items())
              if isinstance(v, dict) else str(v)) for k, v in steps.items() if v not in (None, {}, "")]
     emit_table(("PLAN", f"{spec.name} (dry run: nothing submitted)"), rows)
+    if manifests:  # a Kubernetes pool: the objects it would create, as `accelctl render` prints them
+        from accelctl.backends.k8s_manifests import to_yaml
+
+        sys.stdout.write("---\n" + to_yaml(manifests))
 
 
 @click.command()

@@ -60,11 +60,13 @@ def cli(ctx: click.Context, inventory_path: str | None, traceback_flag: bool) ->
 
 
 def _register() -> None:
-    from accelctl.cli import catalog, jobs, local
+    from accelctl.cli import catalog, fit, jobs, local, render
 
     for command in (catalog.ls, catalog.show, catalog.compare, catalog.read, catalog.pools, catalog.validate,
                     jobs.submit, jobs.logs, jobs.jobs_cmd, jobs.cancel, local.local):
         cli.add_command(command)
+    cli.add_command(render.render)
+    cli.add_command(fit.fit)
 
 
 _register()

@@ -12,6 +12,7 @@ parsing and validation when nothing changed. Only a clean inventory is cached.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import pickle
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from accelctl import __version__, paths
 from accelctl.core.files import read_capped
-from accelctl.core.models import CPU, POOL_TYPES, Accelerator, Pool, Reading, valid_id
+from accelctl.core.models import CPU, POOL_TYPES, Accelerator, Model, Pool, Reading, valid_id, valid_model_id
 from accelctl.core.problems import Problem, ProblemsFound, did_you_mean
 from accelctl.errors import NotFound
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 CACHE_KEEP = 4  # validated inventories kept in the cache dir
 # section -> the field entries merge by
-SECTIONS = {"accelerators": "id", "reading": "url", "pools": "name"}
+SECTIONS = {"accelerators": "id", "reading": "url", "pools": "name", "models": "id"}
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,23 @@ class Inventory:
     reading: tuple[Reading, ...] = ()
     pools: tuple[Pool, ...] = ()
     files: tuple[str, ...] = field(default=())
+    models: tuple[Model, ...] = ()
 
     @cached_property
     def _by_name(self) -> dict[str, Accelerator]:
         return {name.lower(): acc for acc in self.accelerators for name in acc.names}
+
+    @cached_property
+    def _models_by_name(self) -> dict[str, Model]:
+        return {name.lower(): m for m in self.models for name in m.names}
+
+    def model(self, name: str) -> Model:
+        """The model with this id or alias (case-insensitive); NotFound with a suggestion otherwise."""
+        found = self._models_by_name.get(name.strip().lower())
+        if found is None:
+            raise NotFound(f'unknown model "{name}"{did_you_mean(name, self._models_by_name)}',
+                           "see `accelctl fit --list`")
+        return found
 
     def find(self, name: str) -> Accelerator | None:
         """The accelerator with this id or alias (case-insensitive), or None."""
@@ -224,9 +238,11 @@ class _Merger:
             if not isinstance(key, str) or not key:
                 self.problems.append(doc.problem(loc, f"missing `{key_field}` (a non-empty string)"))
                 continue
-            if key_field != "url" and not valid_id(key):
+            if key_field != "url" and not (valid_model_id if section == "models" else valid_id)(key):
+                allowed = 'lowercase letters, digits, "-" and "."' if section == "models" else \
+                    'lowercase letters, digits and "-"'
                 self.problems.append(doc.problem(loc + (key_field,), (
-                    f'"{key}" is not a valid {key_field}: use lowercase letters, digits and "-" (at most 63)')))
+                    f'"{key}" is not a valid {key_field}: use {allowed} (at most 63)')))
                 continue
             if key in seen:
                 first_line = doc.position((section, seen[key]))[0]
@@ -247,11 +263,16 @@ class _Merger:
         reading = [self._link_reading(r, entry, by_name) for r, entry in self._validate("reading", lambda _: Reading)]
         pools = []
         for pool, entry in self._validate("pools", self._pool_type):
-            pools.append(pool)
             if pool.accelerator != CPU and pool.accelerator.lower() not in by_name:
                 self._fail(entry, ("accelerator",), f'unknown accelerator "{pool.accelerator}"'
                            f'{did_you_mean(pool.accelerator, [*by_name, CPU])}')
-        return Inventory(tuple(accelerators), tuple(reading), tuple(pools), tuple(self.files))
+            elif pool.accelerator != CPU:  # pools name their chip by id from here on, as reading does
+                pool = dataclasses.replace(pool, accelerator=by_name[pool.accelerator.lower()])
+            pools.append(pool)
+        models = [m for m, _ in self._validate("models", lambda _: Model)]
+        self._unique_names("models")
+        return Inventory(tuple(accelerators), tuple(reading), tuple(pools), tuple(self.files),
+                         models=tuple(sorted(models, key=lambda m: m.id)))
 
     def _validate(self, section: str, record_type: Callable[[_Entry], type | None]) -> list[tuple[Any, _Entry]]:
         from accelctl.core import validation  # pydantic loads only here, on a cache miss
@@ -283,6 +304,21 @@ class _Merger:
                     continue  # the type check reports it
                 other = by_name.setdefault(name.lower(), acc_id)
                 if other != acc_id:
+                    self._fail(entry, ("aliases", i - 1) if i else ("id",),
+                               f'"{name}" already names {other}; aliases must be unique')
+        return by_name
+
+    def _unique_names(self, section: str) -> dict[str, str]:
+        """Lower-cased id and alias -> id for one section's entries; a name used twice is a problem."""
+        by_name: dict[str, str] = {}
+        for key, entry in self.entries[section].items():
+            aliases = entry.data.get("aliases")
+            names = [key] + (aliases if isinstance(aliases, list) else [])
+            for i, name in enumerate(names):
+                if not isinstance(name, str):
+                    continue  # the type check reports it
+                other = by_name.setdefault(name.lower(), key)
+                if other != key:
                     self._fail(entry, ("aliases", i - 1) if i else ("id",),
                                f'"{name}" already names {other}; aliases must be unique')
         return by_name

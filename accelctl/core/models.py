@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, get_args
 
+from accelctl.core import chips
+from accelctl.core.problems import did_you_mean
+
 # Validation settings pydantic reads from each class (no pydantic import needed).
 _STRICT = {"extra": "forbid", "strict": True}
 
@@ -386,21 +389,127 @@ class RayPool(PoolBase):
         return self.address or "$RAY_ADDRESS"
 
 
+_LABEL_NAME = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                         r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def valid_label(key: str, value: str | None = None) -> bool:
+    """A Kubernetes label key (optional DNS prefix, name <= 63) and, if given, value (<= 63)."""
+    prefix, _, name = key.rpartition("/")
+    return (bool(_LABEL_NAME.match(key)) and len(name) <= 63 and len(prefix) <= 253
+            and (value is None or bool(_LABEL_VALUE.match(value))))
+
+
+def valid_subdomain(value: str) -> bool:
+    """An RFC 1123 subdomain (Secret, ServiceAccount, PriorityClass names): at most 253."""
+    return len(value) <= 253 and bool(_SUBDOMAIN.match(value))
+
+
+@dataclass(frozen=True)
+class Toleration:
+    """A pod toleration, as Kubernetes spells it (`operator: Exists` matches any value)."""
+
+    __pydantic_config__ = _STRICT
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None  # only with effect NoExecute
+
+    @all_checks
+    def __post_init__(self) -> None:
+        check(self.key is None or valid_label(self.key), "key", f'"{self.key}" is not a taint key')
+        check(self.operator != "Exists" or self.value is None, "value", "`operator: Exists` takes no value")
+        check(self.operator != "Equal" or self.key is not None, "key", "`operator: Equal` needs a key")
+        check(self.value is None or valid_label("k", self.value), "value", f'"{self.value}" is not a taint value')
+        check(self.toleration_seconds is None or self.effect == "NoExecute", "toleration_seconds",
+              "applies to `effect: NoExecute` only")
+
+    def manifest(self) -> dict[str, Any]:
+        """The toleration as it goes into a pod spec."""
+        out: dict[str, Any] = {"key": self.key, "operator": self.operator, "value": self.value,
+                               "effect": self.effect, "tolerationSeconds": self.toleration_seconds}
+        return {k: v for k, v in out.items() if v is not None}
+
+
 @dataclass(frozen=True)
 class KubernetesPool(PoolBase):
-    """A Kubernetes cluster, by kubeconfig context."""
+    """A Kubernetes cluster (or a node pool of one), by kubeconfig context.
+
+    `count` is chips per node and `nodes` the nodes one job may use. TPU pools name their
+    slice by `topology` and `machine_type` (chips per host follow from both); AWS pools
+    their `instance_type` and the EFA devices to request per pod (`efa`, default: what the
+    instance type has). Facts per machine and instance type: `core.chips`.
+    """
 
     __pydantic_config__ = _STRICT
     backend: Literal["kubernetes"] = "kubernetes"
     context: str | None = None  # None: kubeconfig's current context
     namespace: str = "default"
-    node_selector: dict[str, str] = field(default_factory=dict)
     topology: str | None = None  # TPU slice topology, e.g. 2x4
+    machine_type: str | None = None  # GKE TPU machine type, e.g. ct5lp-hightpu-4t
+    instance_type: str | None = None  # EC2 instance type, e.g. trn1.32xlarge
+    efa: int | None = None  # EFA devices per pod for multi-node jobs; None: the instance's own
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+    service_account: str | None = None
+    image_pull_secrets: Strings = ()
+    queue: str | None = None  # Kueue LocalQueue: the kueue.x-k8s.io/queue-name label
+    priority_class: str | None = None
 
     @all_checks
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_text(self, ("context", "namespace", "topology"))
+        check_text(self, ("context", "namespace", "topology", "machine_type", "instance_type",
+                          "service_account", "image_pull_secrets", "queue", "priority_class"))
+        check(valid_id(self.namespace), "namespace",
+              f'"{self.namespace}" is not a namespace name: lowercase letters, digits and "-", at most 63')
+        check_range(self, ("efa",), 0)
+        for key, value in self.node_selector.items():
+            check(valid_label(key, value), "node_selector", f'"{key}: {value}" is not a valid label selector')
+        for name in ("service_account", "priority_class"):
+            value = getattr(self, name)
+            check(value is None or valid_subdomain(value), name, f'"{value}" is not a valid Kubernetes name')
+        for secret in self.image_pull_secrets:
+            check(valid_subdomain(secret), "image_pull_secrets", f'"{secret}" is not a valid Secret name')
+        check(self.queue is None or (bool(self.queue) and valid_label("k", self.queue)), "queue",
+              f'"{self.queue}" is not a valid Kueue queue name (a label value)')
+        check(not (self.machine_type and self.instance_type), "instance_type",
+              "a pool has a GKE machine_type or an EC2 instance_type, not both")
+        self._check_tpu()
+        self._check_aws()
+
+    def _check_tpu(self) -> None:
+        check(self.topology is None or chips.valid_topology_text(self.topology), "topology",
+              f'"{self.topology}" is not a topology: use e.g. 2x4 or 2x2x1')
+        if self.machine_type is None:
+            return
+        machine = chips.TPU_MACHINES.get(self.machine_type)
+        if machine is None:
+            check(False, "machine_type", f'unknown TPU machine type "{self.machine_type}"'
+                  f"{did_you_mean(self.machine_type, chips.TPU_MACHINES)}; known: {', '.join(chips.TPU_MACHINES)}")
+            return
+        check(self.count == machine.chips, "count", f"a {self.machine_type} VM has {machine.chips} chip(s); "
+              f"set count: {machine.chips}")
+        if self.topology and chips.valid_topology_text(self.topology):
+            try:
+                _, hosts = chips.tpu_hosts(machine.accelerator, self.topology, self.machine_type)
+            except ValueError as e:
+                check(False, "topology", str(e))
+                return
+            check(self.nodes % hosts == 0, "nodes", f"a {self.topology} slice of {self.machine_type} VMs has "
+                  f"{hosts} host(s); nodes must be a multiple of it (one per slice)")
+
+    def _check_aws(self) -> None:
+        instance = chips.AWS_INSTANCES.get(self.instance_type or "")
+        if instance is None:
+            return  # any EC2 type may be named; only the Neuron ones are checked
+        check(self.count <= instance.devices, "count",
+              f"a {instance.name} has {instance.devices} Neuron device(s); count is devices per node")
+        if self.efa is not None and instance.efa is not None:
+            check(self.efa <= instance.efa, "efa", f"a {instance.name} has {instance.efa} EFA device(s)")
 
     @property
     def location(self) -> str:
@@ -409,7 +518,13 @@ class KubernetesPool(PoolBase):
 
 @dataclass(frozen=True)
 class SshPool(PoolBase):
-    """Plain SSH hosts; ~/.ssh/config, keys and the agent apply."""
+    """Plain SSH hosts; ~/.ssh/config (HostName, User, Port, IdentityFile, ProxyJump), keys
+    and the agent apply. Pool fields, when set, win over ~/.ssh/config.
+
+    `workdir` is where each job gets its own directory on the hosts (relative: to the
+    login's home). `ssh_config` and `known_hosts` default to ~/.ssh/config and
+    ~/.ssh/known_hosts (or $ACCELCTL_SSH_CONFIG / $ACCELCTL_KNOWN_HOSTS).
+    """
 
     __pydantic_config__ = _STRICT
     backend: Literal["ssh"] = "ssh"
@@ -417,20 +532,138 @@ class SshPool(PoolBase):
     user: str | None = None
     port: int | None = None
     identity_file: str | None = None
+    workdir: str = ".accelctl/jobs"
+    env: dict[str, str] = field(default_factory=dict)
+    host_key_policy: HostKeyPolicy = "strict"
+    ssh_config: str | None = None
+    known_hosts: str | None = None
+    master_port: int = 29500  # MASTER_PORT of multi-host jobs
 
     @all_checks
     def __post_init__(self) -> None:
         super().__post_init__()
         check(bool(self.hosts), "hosts", "an ssh pool needs at least one host")
-        check_text(self, ("hosts", "user", "identity_file"))
-        check_range(self, ("port",), 1, 65535)
+        check_text(self, ("hosts", "user", "identity_file", "workdir", "ssh_config", "known_hosts"))
+        for host in self.hosts:
+            check(not host.strip() or bool(_SSH_HOST.match(host)) and not host.startswith("-"), "hosts",
+                  f'"{host}" is not a host name (letters, digits, ".", "-", "_", ":"; no spaces)')
+        check(len(set(self.hosts)) == len(self.hosts), "hosts", "a host is listed twice")
+        check(self.user is None or bool(re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", self.user)), "user",
+              f'"{self.user}" is not a user name')
+        check_range(self, ("port", "master_port"), 1, 65535)
+        check(self.nodes <= len(self.hosts) or not self.hosts, "nodes",
+              f"the pool has {len(self.hosts)} host(s), so at most {len(self.hosts)} node(s)")
+        check("\n" not in self.workdir and "\0" not in self.workdir, "workdir", "must be one line")
+        for name in self.env:
+            check(bool(_ENV_NAME.match(name)), "env", f'"{name}" is not an environment variable name')
 
     @property
     def location(self) -> str:
         return ", ".join(self.hosts)
 
 
+# SshPool's checks: a host as ~/.ssh/config or a user names it (no spaces, no shell or option
+# syntax); environment variable names; the host key policies.
+_SSH_HOST = re.compile(r"^[A-Za-z0-9_.:%\[\]-]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HostKeyPolicy = Literal["strict", "accept-new"]
+
+
 Pool = LocalPool | RayPool | KubernetesPool | SshPool
 POOL_TYPES: dict[str, type[PoolBase]] = {
     "local": LocalPool, "ray": RayPool, "kubernetes": KubernetesPool, "ssh": SshPool,
 }
+
+
+# --- models (the fit planner's architectures) ------------------------------------------------
+
+Attention = Literal["mha", "gqa", "mqa", "mla"]
+
+
+@dataclass(frozen=True)
+class Model:
+    """An open model's architecture: the numbers the fit planner needs, each from `sources`.
+
+    Parameters are in billions as the source states them (or counted from its config,
+    which the notes say). A number no source confirms is None, never guessed.
+    `mla_kv_width` is what multi-head latent attention caches per token and layer (the
+    compressed KV rank plus the decoupled RoPE key width). `sliding_window` layers (of
+    `sliding_layers`; all layers when that is None) cache at most the window's tokens.
+    """
+
+    __pydantic_config__ = _STRICT
+    id: str
+    name: str
+    params_b: float  # total parameters, billions (every expert of an MoE)
+    sources: Strings
+    active_params_b: float | None = None  # MoE: parameters used per token; None: dense
+    layers: int | None = None
+    hidden_size: int | None = None
+    intermediate_size: int | None = None  # dense MLP width (per expert for an MoE)
+    heads: int | None = None
+    kv_heads: int | None = None
+    head_dim: int | None = None
+    attention: Attention | None = None
+    mla_kv_width: int | None = None
+    sliding_window: int | None = None
+    sliding_layers: int | None = None
+    experts: int | None = None  # routed experts per MoE layer
+    experts_active: int | None = None  # routed experts per token
+    vocab_size: int | None = None
+    max_context: int | None = None
+    aliases: Strings = ()
+    notes: str | None = None
+
+    @all_checks
+    def __post_init__(self) -> None:
+        check_text(self, ("name", "aliases", "notes"))
+        check_range(self, ("params_b", "active_params_b"), 0.001)
+        check_range(self, ("layers", "hidden_size", "intermediate_size", "heads", "kv_heads", "head_dim",
+                           "mla_kv_width", "sliding_window", "sliding_layers", "experts", "experts_active",
+                           "vocab_size", "max_context"), 1)
+        check(bool(self.sources), "sources", "a model needs at least one source URL (its config or paper)")
+        for url in self.sources:
+            check_url(url, "sources")
+        check(self.active_params_b is None or self.active_params_b <= self.params_b, "active_params_b",
+              f"more than params_b ({self.params_b:g})")
+        moe = (self.experts, self.experts_active, self.active_params_b)
+        check(all(v is None for v in moe) or all(v is not None for v in moe), "experts",
+              "an MoE states experts, experts_active and active_params_b together; a dense model none of them")
+        check(self.experts is None or self.experts_active is None or self.experts_active <= self.experts,
+              "experts_active", f"more than experts ({self.experts})")
+        if self.heads and self.kv_heads:
+            check(self.attention == "mla" or self.heads % self.kv_heads == 0, "kv_heads",
+                  f"{self.heads} heads do not split evenly over {self.kv_heads} KV heads")
+            check(self.attention != "mha" or self.kv_heads == self.heads, "kv_heads",
+                  "multi-head attention (mha) has as many KV heads as heads")
+            check(self.attention != "gqa" or 1 < self.kv_heads < self.heads, "kv_heads",
+                  "grouped-query attention (gqa) has more than one and fewer KV heads than heads")
+            check(self.attention != "mqa" or self.kv_heads == 1, "kv_heads", "multi-query attention has 1 KV head")
+        check((self.attention == "mla") == (self.mla_kv_width is not None), "mla_kv_width",
+              "set mla_kv_width exactly when attention is mla")
+        check(self.sliding_layers is None or self.sliding_window is not None, "sliding_layers",
+              "needs sliding_window")
+        check(self.sliding_layers is None or self.layers is None or self.sliding_layers <= self.layers,
+              "sliding_layers", f"more than layers ({self.layers})")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The id and every alias: what a user may type for this model."""
+        return (self.id, *self.aliases)
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts is not None
+
+    @property
+    def active_params(self) -> float:
+        """Parameters used per token (all of them for a dense model), as a count."""
+        return (self.active_params_b if self.active_params_b is not None else self.params_b) * 1e9
+
+
+_MODEL_ID = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")
+
+
+def valid_model_id(value: str) -> bool:
+    """Model ids are ids that may also hold "." (llama-3.1-70b, qwen2.5-72b), as model names do."""
+    return bool(_MODEL_ID.match(value))

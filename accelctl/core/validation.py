@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from accelctl.core.models import FieldError, FieldErrors, KubernetesInfo, Resources, Source, Tflops
+from accelctl.core.models import FieldError, FieldErrors, KubernetesInfo, Resources, Source, Tflops, Toleration
 from accelctl.core.problems import did_you_mean
 
 # Nested record types, by the field that holds them: for "did you mean" on unknown keys.
 _NESTED: dict[str, type] = {"tflops": Tflops, "sources": Source, "kubernetes": KubernetesInfo,
-                            "resources": Resources}
+                            "resources": Resources, "tolerations": Toleration}
 Item = TypeVar("Item")
 
 # (location inside the record, message, whether to point at the key rather than the value)

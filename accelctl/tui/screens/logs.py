@@ -103,7 +103,8 @@ class LogScreen(Screen):
         except AccelctlError as e:
             self.state_note = e.message
         else:
-            self.state_note = ""
+            # While a job waits, the backend's message says why (e.g. a pod that cannot be scheduled).
+            self.state_note = status.message if status.state == JobState.PENDING else ""
             await self.set_state(status)
         self.update_status()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -78,7 +79,12 @@ class SubmitScreen(ModalScreen[Any]):
         except AccelctlError as e:
             target.update(f"[red]{e}[/red]")
             return None
-        rows = "\n".join(f"[b]{k}[/b]: {v}" for k, v in steps.items() if v not in (None, {}, ""))
+        manifests = steps.pop("manifests", None)
+        rows = "\n".join(f"[b]{k}[/b]: {escape(str(v))}" for k, v in steps.items() if v not in (None, {}, ""))
+        if manifests:  # a Kubernetes pool: what would be applied, as `accelctl render` prints it
+            from accelctl.backends.k8s_manifests import to_yaml
+
+            rows += "\n[b]manifests[/b]:\n" + escape(to_yaml(manifests))
         target.update(rows)
         return spec, placement
 

@@ -17,7 +17,7 @@ from accelctl.tui.widgets.virtual_table import Column, VirtualTable
 COLUMNS = [Column("id", "ID", 8, required=True), Column("name", "NAME", 20, priority=60),
            Column("pool", "POOL", 12, priority=40), Column("state", "STATE", 10, required=True),
            Column("submitted", "SUBMITTED", 19, priority=20), Column("duration", "DURATION", 8, True, priority=50),
-           Column("exit", "EXIT", 4, True, priority=30)]
+           Column("exit", "EXIT", 4, True, priority=30), Column("message", "MESSAGE", 60, priority=10)]
 READ_EVERY_S = 1.0
 REFRESH_EVERY_S = 3.0
 
@@ -61,7 +61,7 @@ class JobsView(Vertical):
         self.records = {r.id: r for r in records}
         rows = [(r.id, r.name, r.pool, r.state + (" ?" if r.id in self.notes else ""),
                  timestamp(r.submitted_at) or "-", duration(r.submitted_at, r.ended_at),
-                 "-" if r.exit_code is None else str(r.exit_code))
+                 "-" if r.exit_code is None else str(r.exit_code), r.message)
                 for r in records]
         self.query_one(VirtualTable).set_rows(rows, [r.id for r in records])
         self.update_notes()
