@@ -8,6 +8,10 @@
 2. follow throughput of a job that writes N numbered lines (budget >= 200,000 lines/s);
 3. probing 2 hosts vs 1 (budget <= 1.3x).
 
+`--login-rc` lets the lab's bash source this machine's ~/.bashrc for every command, as it
+does by default for sshd (see tests/backends/sshd.py `lab`): both lab hosts then pay it on
+the same CPUs, which real hosts do not.
+
 Needs sshd (apt-get install openssh-server); runs as a user who may start it.
 """
 
@@ -98,9 +102,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--login-rc", action="store_true", help="sessions source ~/.bashrc (see above)")
     args = parser.parse_args()
     config = _Config()
-    the_lab = lab(config)  # type: ignore[arg-type]
+    the_lab = lab(config, login_rc=args.login_rc)  # type: ignore[arg-type]
     try:
         with tempfile.TemporaryDirectory(prefix="accelctl-bench-ssh-") as tmp:
             work = Path(tmp)

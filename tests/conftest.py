@@ -129,7 +129,8 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
     worker = subprocess.Popen(
         [sys.executable, "-c", _LOOPBACK_WORKER, "start", f"--address={state['gcs_address']}",
-         "--node-ip-address=127.0.0.1", "--num-cpus=1", f"--resources={resources}",
+         # No CPUs: only jobs that ask for its TPUs land on the stand-in node.
+         "--node-ip-address=127.0.0.1", "--num-cpus=0", f"--resources={resources}",
          "--block", "--disable-usage-stats"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         env={**env, "RAY_USAGE_STATS_ENABLED": "0", **auth_env(local.token_file)})
@@ -142,6 +143,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
         time.sleep(0.5)
     try:
         assert tpu_node_id, "the stand-in TPU node did not join"
+        _wait_until_node_serves_logs(address, headers, resources)
         yield RayCluster(address, state_home, cache_home, tpu_node_id, root, local.token_file, local.temp_dir,
                          state["gcs_address"], state["pid"], worker.pid)
     finally:
@@ -171,3 +173,27 @@ def ray_env(ray_cluster: RayCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: 
         "  - {name: dead-ray, backend: ray, address: 'http://127.0.0.1:9', accelerator: cpu}\n")
     monkeypatch.setenv("ACCELCTL_INVENTORY", str(overlay))
     return ray_cluster
+
+
+def _wait_until_node_serves_logs(address: str, headers: dict[str, str], resources: str) -> None:
+    """Run a job on the stand-in node until the head can read its log: the node's agent
+    registers a little after the node is alive, and until then its jobs' logs answer 500."""
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"entrypoint": "echo ready", "entrypoint_resources": json.loads(resources)}).encode()
+    request = urllib.request.Request(f"{address}/api/jobs/", data=body, method="POST",
+                                     headers={**headers, "Content-Type": "application/json"})
+    job = json.load(urllib.request.urlopen(request, timeout=30))["submission_id"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            logs = urllib.request.Request(f"{address}/api/jobs/{job}/logs", headers=headers)
+            if "ready" in json.load(urllib.request.urlopen(logs, timeout=10))["logs"]:
+                return
+        except (urllib.error.HTTPError, OSError):
+            pass  # not yet: the agent is still registering
+        time.sleep(0.5)
+    raise AssertionError("the stand-in TPU node never served a job's log")

@@ -14,6 +14,7 @@ in `streams.follow` drops what a replay repeats and reconnects.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import logging
 import os
@@ -60,6 +61,9 @@ class RayBackend(Backend):
     """Jobs on one Ray cluster, reached at its dashboard address (http://HOST:8265)."""
 
     kind = "ray"
+    # No stall timer in the stream loop: the websocket's heartbeat (30 s) finds a dead
+    # connection, and a reconnect replays the whole log, too dear to do for a quiet job.
+    stall_after_s: float | None = None
 
     def __init__(self, pool_name: str, address: str | None, *, token_file: str | None = None,
                  token_env: str | None = None) -> None:
@@ -141,7 +145,7 @@ class RayBackend(Backend):
             if e.code == 404:
                 raise AccelctlError(f"Ray at {self.address} has no {path}: {message}") from None
             raise AccelctlError(f"Ray at {self.address} answered {e.code}: {message}") from None
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, http.client.HTTPException) as e:  # a cut reply: IncompleteRead, BadStatusLine
             raise self._unreachable(e) from None
 
     async def _request(self, method: str, path: str, body: Any = None) -> Any:

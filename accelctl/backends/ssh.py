@@ -8,11 +8,8 @@ when the command ends), `boot` (the host's boot id at launch: a rebooted host's 
 lost, not running forever) and `cancelled` (written by cancel). The job's env travels
 on the launch command's stdin and is never written to the host's disk or the store.
 
-Logs follow `log` by byte offset with `tail -c +N -f --pid`; the shared loop in
-`streams.follow` reconnects and resumes. Offsets are bytes: the text is carried as
-latin-1 (one character per byte) through the loop and decoded as UTF-8 line by line at
-the end. A job on several hosts is one stream per host, merged with a `[rank] ` prefix;
-its position packs each host's offset into one integer (48 bits per host).
+Logs follow `log` by byte offset (ssh_logs.py); connections, host keys and ProxyJump are
+ssh_conn.py's; which accelerators the hosts have, ssh_probe.py's.
 """
 
 from __future__ import annotations
@@ -20,11 +17,10 @@ from __future__ import annotations
 import asyncio
 import shlex
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
-from accelctl.backends import ssh_conn, streams
+from accelctl.backends import ssh_conn, ssh_logs
 from accelctl.backends.base import (
     Backend,
     JobState,
@@ -33,7 +29,6 @@ from accelctl.backends.base import (
     Notice,
     Position,
     Probe,
-    StreamDropped,
     Target,
 )
 from accelctl.backends.ssh_conn import Connections, SshSettings
@@ -45,9 +40,6 @@ from accelctl.errors import AccelctlError, InvalidInput
 PROBE_TIMEOUT_S = 5.0
 CANCEL_GRACE_S = 10  # SIGTERM, then SIGKILL for what is left of the job's session
 _KILL_AFTER_S = 30  # after a timeout's SIGTERM
-_TAIL_POLL_S = 0.1  # how often `tail -f` looks for new output
-_BITS = 48  # bits of a packed multi-host position per host
-_MASK = (1 << _BITS) - 1
 
 # The launcher: session leader (pid = sid = pgid), records pid, boot id and exit code.
 _RUN = """#!/bin/sh
@@ -104,26 +96,6 @@ def launcher(spec: JobSpec, job: str, rank: int, nodes: int, master: str, master
         command = f"timeout --signal=TERM --kill-after={_KILL_AFTER_S} {spec.timeout_s} {command}"
     return _RUN.format(job=job.replace("\n", " "), job_q=shlex.quote(job), rank=rank, nodes=nodes,
                        master_q=shlex.quote(master), port=master_port, command=command)
-
-
-def pack(offsets: list[int]) -> Position:
-    """One position for several hosts' byte offsets."""
-    return sum(o << (_BITS * i) for i, o in enumerate(offsets))
-
-
-def unpack(position: Position, hosts: int) -> list[int]:
-    return [(position >> (_BITS * i)) & _MASK for i in range(hosts)]
-
-
-def _utf8(batch: LogBatch, prefix: str = "") -> LogBatch:
-    """A batch carried as latin-1 (bytes), decoded as UTF-8, with an optional line prefix."""
-    lines = batch.lines
-    joined = "\n".join(lines)
-    if not joined.isascii():
-        lines = joined.encode("latin-1").decode("utf-8", "replace").split("\n")
-    if prefix:
-        lines = [prefix + line for line in lines]
-    return batch._replace(lines=lines)
 
 
 class SshBackend(Backend):
@@ -320,127 +292,15 @@ class SshBackend(Backend):
         return JobStatus(JobState.FAILED, None, f"lost: the job's process on {host} ended without an exit code "
                                                 "(killed?)")
 
+    def logs(self, backend_id: str, *, follow: bool, since: Position = 0,
+             notice: Notice | None = None) -> AsyncGenerator[LogBatch, None]:
+        return ssh_logs.logs(self, backend_id, follow=follow, since=since, notice=notice)
+
     async def cancel(self, backend_id: str) -> bool:
         hosts = self._job_hosts(backend_id)
         results = await self._on_all(hosts, lambda i: _CANCEL.replace("{dir}", self._dir(backend_id, i))
                                      .replace("GRACE", str(CANCEL_GRACE_S)))
         return any(out.startswith(b"cancelling") for _, out, _ in results)
-
-    def logs(self, backend_id: str, *, follow: bool, since: Position = 0,
-             notice: Notice | None = None) -> AsyncGenerator[LogBatch, None]:
-        hosts = self._job_hosts(backend_id)
-        if len(hosts) == 1:
-            return self._single(backend_id, follow, since, notice)
-        return self._merged(backend_id, len(hosts), follow, since, notice)
-
-    async def _single(self, backend_id: str, follow: bool, since: Position,
-                      notice: Notice | None) -> AsyncGenerator[LogBatch, None]:
-        source = _HostLog(self, 0)
-        async with aclosing(streams.follow(source, backend_id, live=follow, since=since, notice=notice)) as batches:
-            async for batch in batches:
-                yield _utf8(batch)
-
-    async def _merged(self, backend_id: str, nodes: int, follow: bool, since: Position,
-                      notice: Notice | None) -> AsyncGenerator[LogBatch, None]:
-        """Every rank's stream at once, lines prefixed with the rank, positions packed."""
-        offsets = unpack(since, nodes)
-        ends, resumes = list(offsets), list(offsets)
-        queue: asyncio.Queue[tuple[int, LogBatch | BaseException | None]] = asyncio.Queue(maxsize=64)
-
-        def host_notice(rank: int) -> Notice:
-            def say(message: str, *, reconnect: bool = False) -> None:
-                if notice:
-                    notice(f"[{rank}] {message}", reconnect=reconnect)
-            return say
-
-        async def pump(rank: int) -> None:
-            try:
-                stream = streams.follow(_HostLog(self, rank), backend_id, live=follow, since=offsets[rank],
-                                        notice=host_notice(rank))
-                async with aclosing(stream) as batches:
-                    async for batch in batches:
-                        await queue.put((rank, batch))
-                await queue.put((rank, None))
-            except Exception as e:  # handed to the reader, which raises it
-                await queue.put((rank, e))
-
-        tasks = [asyncio.create_task(pump(rank)) for rank in range(nodes)]
-        try:
-            running = nodes
-            while running:
-                rank, item = await queue.get()
-                if item is None:
-                    running -= 1
-                    continue
-                if isinstance(item, BaseException):
-                    raise item
-                ends[rank], resumes[rank] = item.end, item.resume_at
-                # A rank's unfinished last line is shown as a line of its own; resuming repeats it.
-                yield _utf8(LogBatch(item.lines, pack(ends), False, pack(resumes)), f"[{rank}] ")
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class _HostLog:
-    """One rank's log as a `streams.LogSource`: chunks of its `log` file by byte offset."""
-
-    def __init__(self, backend: SshBackend, rank: int) -> None:
-        self.backend = backend
-        self.rank = rank
-
-    async def status(self, backend_id: str) -> JobStatus:
-        return await self.backend.rank_status(backend_id, self.rank)
-
-    async def open_log(self, backend_id: str, since: Position, *,
-                       live: bool) -> AsyncGenerator[tuple[Position, str], None]:
-        import paramiko
-
-        backend = self.backend
-        host = backend._job_hosts(backend_id)[self.rank]
-        directory = backend._dir(backend_id, self.rank)
-        follow = f'-s {_TAIL_POLL_S} --pid="$(cat pid)" -f ' if live else ""
-        command = f"cd {directory} && exec tail -c +{since + 1} {follow}log"
-        try:
-            channel = await asyncio.to_thread(lambda: ssh_conn.open_stream(backend.connections.client(host), command))
-        except (paramiko.SSHException, OSError, EOFError) as e:
-            backend.connections.drop(host)
-            if live:
-                raise StreamDropped(f"{host}: {e}") from None
-            raise AccelctlError(f'pool "{backend.pool_name}": lost the connection to {host}: {e}') from None
-        except AccelctlError as e:
-            if live:  # the host may come back: the loop asks for the job's state, then retries
-                raise StreamDropped(e.message) from None
-            raise
-        at = since
-        try:
-            while True:
-                try:
-                    data = await asyncio.to_thread(channel.recv, 1 << 20)
-                except (paramiko.SSHException, OSError, EOFError) as e:
-                    backend.connections.drop(host)
-                    raise StreamDropped(f"{host}: {e}") from None
-                if not data:
-                    break
-                yield at, data.decode("latin-1")
-                at += len(data)
-            code = await asyncio.to_thread(channel.recv_exit_status)  # -1: closed without one
-            transport = channel.get_transport()
-            if code == -1 or transport is None or not transport.is_active():
-                backend.connections.drop(host)
-                if live:
-                    raise StreamDropped(f"connection to {host} lost")
-                raise AccelctlError(f'pool "{backend.pool_name}": lost the connection to {host}')
-            if code != 0:
-                err = channel.recv_stderr(4096).decode(errors="replace").strip()
-                if live:
-                    raise StreamDropped(f"{host}: tail ended with {code}: {err}")
-                raise AccelctlError(f'pool "{backend.pool_name}": cannot read the log of {backend_id} on '
-                                    f"{host}: {err or code}")
-        finally:
-            channel.close()
-
 
 def _combine(ranks: list[JobStatus], hosts: list[str]) -> JobStatus:
     """The job's state from its ranks' states: running while any runs; then failed if any

@@ -14,7 +14,9 @@ import getpass
 import logging
 import os
 import socket
+import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +96,16 @@ def _fingerprint(key: Any) -> str:
     return f"{key.get_name()} SHA256:{digest}"
 
 
+def to_stderr(text: str) -> None:
+    sys.stderr.write(f"accelctl: {text}\n")
+    sys.stderr.flush()
+
+
+# What the user must hear of (a host key trusted on first use): one line on stderr by
+# default; the TUI, whose screen stderr would tear, may point it at a notification.
+tell: Callable[[str], None] = to_stderr
+
+
 def _policy(address: HostAddress, accept_new: bool) -> Any:
     import paramiko
 
@@ -106,7 +118,10 @@ def _policy(address: HostAddress, accept_new: bool) -> Any:
                     f"check that fingerprint, then `ssh-keyscan -p {address.port} {address.hostname} >> "
                     f"{address.known_hosts}`, or set `host_key_policy: accept-new` on the pool")
             _record_key(address.known_hosts, hostname, key)
-            log.warning("added %s (%s) to %s", hostname, _fingerprint(key), address.known_hosts)
+            said = (f"trusted host {address.name} ({hostname}) on first use, as its pool says (host_key_policy: "
+                    f"accept-new): {_fingerprint(key)}, added to {address.known_hosts}")
+            log.info("%s", said)
+            tell(said)
 
     return Policy()
 
@@ -116,6 +131,18 @@ def _record_key(path: str, hostname: str, key: Any) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a") as f:
         f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+def _tcp(hostname: str, port: int) -> socket.socket:
+    """A TCP connection with Nagle off. SSH sends small messages and waits for the answer
+    (channel open, exec, key exchange): with Nagle on, each such exchange can sit out the
+    peer's delayed ACK, about 40 ms on Linux, once per command run."""
+    sock = socket.create_connection((hostname, port), timeout=CONNECT_TIMEOUT_S)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass  # not TCP (a test double): nothing to tune
+    return sock
 
 
 def connect(address: HostAddress, settings: SshSettings, via: Any = None) -> Any:
@@ -136,12 +163,16 @@ def connect(address: HostAddress, settings: SshSettings, via: Any = None) -> Any
         if via is not None:
             sock = via.get_transport().open_channel("direct-tcpip", (address.hostname, address.port),
                                                     ("127.0.0.1", 0), timeout=CONNECT_TIMEOUT_S)
+        else:
+            sock = _tcp(address.hostname, address.port)
         client.connect(address.hostname, address.port, address.user, sock=sock,
                        key_filename=list(address.identity_files) or None, allow_agent=True,
                        look_for_keys=not address.identity_files, timeout=CONNECT_TIMEOUT_S,
                        banner_timeout=CONNECT_TIMEOUT_S, auth_timeout=CONNECT_TIMEOUT_S)
     except AccelctlError:
         client.close()
+        if sock is not None:
+            sock.close()
         raise
     except paramiko.BadHostKeyException as e:
         client.close()

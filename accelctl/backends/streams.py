@@ -13,13 +13,24 @@ inside its line as it was served.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from accelctl.backends.base import JobStatus, LogBatch, Notice, Position, StreamDropped
+from accelctl.backends.base import JobState, JobStatus, LogBatch, Notice, Position, StreamDropped
+from accelctl.errors import AccelctlError, InvalidInput
 
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # seconds; the last repeats while nothing arrives
+# A live stream that brings nothing for this long while the job runs is taken for stalled
+# (a connection that stays open but forwards nothing): it is dropped and reopened. A source
+# whose transport finds dead connections itself says so with `stall_after_s = None`.
+STALL_S = 60.0
+# A pool that does not answer (status, snapshot or stream errors) for this long while
+# following ends the follow with its error; shorter outages are retried.
+GONE_AFTER_S = 10.0
+
+T = TypeVar("T")
 
 
 class LogSource(Protocol):
@@ -80,21 +91,23 @@ async def follow(source: LogSource, backend_id: str, *, live: bool, since: Posit
     """The job's output from `since`, in batches of lines.
 
     Without `live` (or once the job has ended): one snapshot, its unfinished last line
-    as a partial batch. With `live`: reconnect whenever a stream ends while the job
-    runs, backing off while nothing arrives; when the job ends, one last snapshot closes
-    any gap the live stream left. AccelctlError from `status` (the pool is gone) ends it.
+    as a partial batch. With `live`: reconnect whenever a stream ends or stalls (STALL_S
+    without data) while the job runs, backing off while nothing arrives; when the job
+    ends, one last snapshot closes any gap the live stream left. An AccelctlError from the
+    pool (it does not answer) is retried for GONE_AFTER_S, then ends the follow.
     """
     splitter = LineSplitter(since)
     if not live or (await source.status(backend_id)).state.terminal:
         async for snapshot_batch in _snapshot(source, backend_id, splitter):
             yield snapshot_batch
         return
+    outage = _Outage(notice)
     attempt = 0
     while True:
         started_at, dropped = splitter.position, False
         try:
             async with aclosing(source.open_log(backend_id, splitter.position, live=True)) as stream:
-                async for at, chunk in stream:
+                async for at, chunk in _stall_guard(stream, getattr(source, "stall_after_s", STALL_S)):
                     batch = splitter.feed(at, chunk)
                     if batch:
                         yield batch
@@ -102,18 +115,69 @@ async def follow(source: LogSource, backend_id: str, *, live: bool, since: Posit
             dropped = True
             if notice:
                 notice(f"log stream dropped ({e or 'connection lost'}); reconnecting", reconnect=True)
+        except AccelctlError as e:
+            dropped = True
+            outage.failed(e)
         received = splitter.position > started_at  # new output came, even if no whole line yet
         splitter.rewind_partial()  # the next stream (or the snapshot) brings that line whole
-        status = await source.status(backend_id)
+        try:
+            status = await source.status(backend_id)
+        except AccelctlError as e:
+            outage.failed(e, noticed=dropped)
+            await asyncio.sleep(RECONNECT_DELAYS[0])
+            continue
+        outage.over()
         if status.state.terminal:
-            async for snapshot_batch in _snapshot(source, backend_id, splitter):
-                yield snapshot_batch
-            return
+            while True:
+                try:
+                    async for snapshot_batch in _snapshot(source, backend_id, splitter):
+                        yield snapshot_batch
+                    return
+                except AccelctlError as e:
+                    splitter.rewind_partial()
+                    outage.failed(e)
+                    await asyncio.sleep(RECONNECT_DELAYS[0])
         attempt = 0 if received else attempt + 1
         await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
-        if notice and received and not dropped:
+        # A stream that closes while the job still waits has nothing to resume: no line for it.
+        if notice and not dropped and (received or status.state != JobState.PENDING):
             notice(f"log stream closed while the job is {status.state.lower()}; resuming at offset "
                    f"{splitter.position}", reconnect=True)
+
+
+class _Outage:
+    """Errors from a pool while following: each reported once, fatal after GONE_AFTER_S."""
+
+    def __init__(self, notice: Notice | None) -> None:
+        self.notice = notice
+        self.since: float | None = None
+
+    def failed(self, error: AccelctlError, *, noticed: bool = False) -> None:
+        """Report `error` (unless already reported) and re-raise it once the outage is too long
+        or the error is the user's to fix."""
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        if isinstance(error, InvalidInput) or now - self.since >= GONE_AFTER_S:
+            raise error
+        if self.notice and not noticed:
+            self.notice(f"pool did not answer ({error.message}); retrying", reconnect=True)
+
+    def over(self) -> None:
+        self.since = None
+
+
+async def _stall_guard(stream: AsyncIterator[T], stall_after_s: float | None) -> AsyncGenerator[T, None]:
+    """The stream's items; StreamDropped when none comes for `stall_after_s` (None: never)."""
+    iterator = aiter(stream)
+    while True:
+        try:
+            item = await asyncio.wait_for(anext(iterator), stall_after_s)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise StreamDropped(f"stalled: no data for {stall_after_s:g} s") from None
+        yield item
 
 
 async def _snapshot(source: LogSource, backend_id: str, splitter: LineSplitter) -> AsyncGenerator[LogBatch, None]:

@@ -30,12 +30,16 @@ from accelctl.errors import InvalidInput
 @click.option("--pool", "pool_names", multiple=True, metavar="P", help="Plan on this pool's chips and nodes; repeat.")
 @click.option("--mfu", type=float, default=planner.DEFAULT_MFU, show_default=True, metavar="F",
               help="Model-FLOPs utilisation assumed for training speed.")
+@click.option("--efficiency", default="1", show_default=True, metavar="F|measured",
+              help="Scale the inference rooflines: a factor in (0, 1], or `measured` for "
+                   f"{planner.MEASURED_DECODE_EFFICIENCY:g}, the median of published MLPerf results over "
+                   "accelctl's estimate (README).")
 @click.option("--list", "list_models", is_flag=True, help="List the catalog's models and exit.")
 @output_option
 @pass_ctx
 def fit(ctx: Context, model_name: str | None, mode: str, precision: str, kv_precision: str | None,
         context: int | None, batch: int, accelerators: tuple[str, ...], pool_names: tuple[str, ...], mfu: float,
-        list_models: bool, fmt: str) -> None:
+        efficiency: str, list_models: bool, fmt: str) -> None:
     """Will MODEL fit, on how many chips, how fast: memory breakdown and roofline speeds.
 
     Speeds are upper bounds (dense peak compute, full memory bandwidth); real systems run
@@ -49,7 +53,7 @@ def fit(ctx: Context, model_name: str | None, mode: str, precision: str, kv_prec
         raise InvalidInput("name a model (`accelctl fit --list` shows them)")
     request = planner.FitRequest(model=inventory.model(model_name), mode=mode,  # type: ignore[arg-type]
                                  precision=precision, kv_precision=kv_precision, context=context, batch=batch,
-                                 mfu=mfu)
+                                 mfu=mfu, efficiency=_efficiency(efficiency))
     planner.validate(request)
     chosen = [inventory.accelerator(a) for a in accelerators]
     for acc in chosen:
@@ -61,11 +65,20 @@ def fit(ctx: Context, model_name: str | None, mode: str, precision: str, kv_prec
     if not chosen and not pools:
         chosen = [a for a in inventory.accelerators if a.memory_gb is not None and a.mem_bw_tbps is not None
                   and a.status is None]
-    rows = planner.fit_rows(request, chosen, pools)
+    rows = planner.fit_rows(request, chosen, pools, inventory.prices)
     if fmt != "table":
         emit_data(_json(request, rows), fmt)
         return
     _table(request, rows)
+
+
+def _efficiency(text: str) -> float:
+    if text.strip().lower() == "measured":
+        return planner.MEASURED_DECODE_EFFICIENCY
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f'efficiency must be a number in (0, 1] or "measured" (got "{text}")') from None
 
 
 def _pool_accelerator(inventory: Any, pool: PoolBase) -> tuple[PoolBase, Accelerator]:
@@ -91,9 +104,18 @@ def _json(request: planner.FitRequest, rows: list[planner.FitRow]) -> dict[str, 
                        ("weights", "kv_cache", "activations", "gradients", "optimizer", "overhead", "total")},
             "prefill_tokens_s": speed(r.prefill_tokens_s), "decode_tokens_s_per_seq": speed(r.decode_tokens_s_per_seq),
             "decode_tokens_s": speed(r.decode_tokens_s), "train_tokens_s": speed(r.train_tokens_s),
-            "usd_per_hour": r.usd_per_hour, "usd_per_mtok": r.usd_per_mtok,
+            "usd_per_hour": _usd(r.usd_per_hour), "usd_per_mtok": _usd(r.usd_per_mtok),
+            "price_source": r.price_source,
         } for r in rows],
     }
+
+
+def _usd(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+def _money(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.2f}"
 
 
 def _gb(x: float | None) -> str:
@@ -109,7 +131,7 @@ def _table(request: planner.FitRequest, rows: list[planner.FitRow]) -> None:
     training = request.mode != "inference"
     headers = ["ACCELERATOR", "POOL", "FITS", "CHIPS", "NODES", "GB/CHIP"]
     headers += ["TRAIN tok/s"] if training else ["PREFILL tok/s", "DECODE tok/s/seq", "DECODE tok/s"]
-    headers += ["WHY"]
+    headers += ["$/HOUR", "$/M tok", "WHY"]
     body: list[list[Cell]] = []
     for r in rows:
         per_chip = None if not r.chips else r.memory.total / r.chips
@@ -117,7 +139,7 @@ def _table(request: planner.FitRequest, rows: list[planner.FitRow]) -> None:
                  num(r.chips), num(r.nodes), _gb(per_chip)]
         cells += [_rate(r.train_tokens_s)] if training else \
             [_rate(r.prefill_tokens_s), _rate(r.decode_tokens_s_per_seq), _rate(r.decode_tokens_s)]
-        body.append([*cells, r.why])
+        body.append([*cells, _money(r.usd_per_hour), _money(r.usd_per_mtok), r.why])
     title = (f"{model.name}: {request.mode}, {request.precision} weights, {request.kv_dtype} KV cache, "
              f"context {request.tokens:,}, batch {request.batch}")
     emit_table(headers, body, title=title, right=range(3, len(headers) - 1))
@@ -129,11 +151,16 @@ def _table(request: planner.FitRequest, rows: list[planner.FitRow]) -> None:
         breakdown = ", ".join(f"{label} {_gb(v)}" for label, v in parts if v)
         click.echo(f"memory on {fitting.chips} x {fitting.accelerator} (GB): {breakdown}; total {_gb(m.total)}")
     click.echo(f"KV cache per token: {num(rows[0].kv_bytes_per_token if rows else None)} bytes")
+    sources = dict.fromkeys(f"{r.accelerator}: {r.price_source}" for r in rows if r.price_source)
+    if sources:
+        click.echo("prices (USD per chip-hour x chips; $/M tok at the decode or training rate): " + "; ".join(sources))
     if is_terminal():
         note = (f"rooflines: training at {request.mfu:g} MFU" if training else
                 "rooflines: prefill at the dense peak, decode at full memory bandwidth")
-        click.secho(f"{note}; upper bounds, real systems run below them. Formulas: README, \"Will it fit?\"",
-                    dim=True, err=True)
+        bound = "upper bounds, real systems run below them"
+        if not training and request.efficiency != 1:
+            note, bound = f"{note}, x {request.efficiency:g} (--efficiency)", "scaled towards measured results"
+        click.secho(f"{note}; {bound}. Formulas: README, \"Will it fit?\"", dim=True, err=True)
 
 
 def _list(models: list[Model], fmt: str) -> None:

@@ -22,6 +22,6 @@ def read_capped(path: str | os.PathLike[str]) -> bytes:
         raise ProblemsFound([Problem(name, 0, 0, "", f"cannot read: {e.strerror or e}")]) from None
     if len(data) > MAX_BYTES:
         size = os.path.getsize(name)
-        raise ProblemsFound([Problem(name, 0, 0, "", (
+        raise ProblemsFound([Problem(name, 1, 1, "", (  # the whole file: its start
             f"file is too large ({size / 1e6:.1f} MB; the limit is {MAX_BYTES // 2**20} MiB)"))])
     return data

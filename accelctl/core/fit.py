@@ -11,13 +11,14 @@ run below them; the README's measured-results table shows how far.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from accelctl.core import chips
-from accelctl.core.models import Accelerator, Model, PoolBase
+from accelctl.core.models import Accelerator, Model, PoolBase, Price
 from accelctl.errors import InvalidInput
 
 Mode = Literal["inference", "training", "lora"]
@@ -69,6 +70,11 @@ LORA_FLOPS_PER_PARAM = 4.0
 # Default model-FLOPs utilisation for training: Meta reports 38-43% BF16 MFU training Llama 3
 # 405B on 8K-16K H100s (The Llama 3 Herd of Models, 2024, Table 4).
 DEFAULT_MFU = 0.4
+# Measured serving throughput over accelctl's roofline: the median of the eight MLPerf
+# Inference v4.1 Llama 2 70B fp8 results (H100, H200, MI300X; Offline and Server) in the
+# README's "Checked against measurements" table, whose ratios run from 0.14 to 0.27.
+# `fit --efficiency measured` scales the inference rooflines by it.
+MEASURED_DECODE_EFFICIENCY = 0.18
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ class FitRequest:
     context: int | None = None  # None: min(model's maximum, 8192) for inference, 4096 for training
     batch: int = 1
     mfu: float = DEFAULT_MFU
+    efficiency: float = 1.0  # inference speeds x this: 1 is the roofline, MEASURED_DECODE_EFFICIENCY real-world
 
     @property
     def kv_dtype(self) -> str:
@@ -132,6 +139,7 @@ class FitRow:
     train_tokens_s: float | None = None
     usd_per_hour: float | None = None
     usd_per_mtok: float | None = None
+    price_source: str | None = None  # "pool" or the listed price used (the cheapest for the chip)
 
 
 def validate(request: FitRequest) -> None:
@@ -153,6 +161,8 @@ def validate(request: FitRequest) -> None:
         raise InvalidInput(f"batch must be at least 1 (got {request.batch})")
     if not 0 < request.mfu <= 1:
         raise InvalidInput(f"mfu must be in (0, 1] (got {request.mfu:g})")
+    if not 0 < request.efficiency <= 1:
+        raise InvalidInput(f"efficiency must be in (0, 1] (got {request.efficiency:g})")
     missing = [n for n in ("layers", "hidden_size") if getattr(model, n) is None]
     if model.attention != "mla":
         missing += [n for n in ("kv_heads", "head_dim") if getattr(model, n) is None]
@@ -251,6 +261,25 @@ def smallest_plan(request: FitRequest, acc: Accelerator, pool: PoolBase | None =
             f"{usable * most / 1e9:,.0f} GB usable")
 
 
+def max_batch(request: FitRequest, acc: Accelerator, n: int, limit: int = 65536) -> int:
+    """The most sequences of `request.tokens` tokens whose memory fits in n chips' usable
+    memory (0: not even one). Serving engines fill the KV cache this way (vLLM, TensorRT-LLM)."""
+    if acc.memory_gb is None:
+        return 0
+    usable = acc.memory_gb * 1e9 * USABLE_MEMORY_FRACTION * n
+
+    def fits(batch: int) -> bool:
+        return memory(dataclasses.replace(request, batch=batch), n).total <= usable
+
+    if not fits(1):
+        return 0
+    low, high = 1, limit
+    while low < high:  # the largest batch that fits: memory grows with the batch
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid - 1)
+    return low
+
+
 # --- speed ----------------------------------------------------------------------------------
 
 def peak_flops(acc: Accelerator, precision: str) -> float | None:
@@ -292,15 +321,15 @@ def speeds(request: FitRequest, acc: Accelerator, n: int) -> dict[str, float | N
             out["train_tokens_s"] = n * flops * request.mfu / (per_param * model.active_params)
         return out
     compute_bound = None if flops is None else n * flops / prefill_flops_per_token(model, context)
-    out["prefill_tokens_s"] = compute_bound
+    out["prefill_tokens_s"] = None if compute_bound is None else compute_bound * request.efficiency
     if bandwidth is not None:
         step_bytes = (decode_weight_bytes(model, request.precision, batch)
                       + kv_cache_bytes(model, request.kv_dtype, context, batch))
         step_s = step_bytes / (n * bandwidth)
         if compute_bound is not None:  # a big batch turns decode compute-bound again
             step_s = max(step_s, batch / compute_bound)
-        out["decode_tokens_s_per_seq"] = 1 / step_s
-        out["decode_tokens_s"] = batch / step_s
+        out["decode_tokens_s_per_seq"] = request.efficiency / step_s
+        out["decode_tokens_s"] = batch * request.efficiency / step_s
     return out
 
 
@@ -321,14 +350,39 @@ def fit_row(request: FitRequest, acc: Accelerator, pool: PoolBase | None = None)
     why = f"{layout}; {need.total / n / 1e9:,.1f} of {acc.memory_gb:g} GB per chip"
     if gaps:
         why += f" ({', '.join(gaps)}: speed unknown)"
-    return FitRow(acc.id, name, True, why, n, nodes, kv_token, need, **rates)
+    return FitRow(acc.id, name, True, why, n, nodes, kv_token, need, prefill_tokens_s=rates["prefill_tokens_s"],
+                  decode_tokens_s_per_seq=rates["decode_tokens_s_per_seq"], decode_tokens_s=rates["decode_tokens_s"],
+                  train_tokens_s=rates["train_tokens_s"])
+
+
+def chip_price(acc: Accelerator, pool: PoolBase | None, prices: Sequence[Price]) -> tuple[float, str] | None:
+    """USD per chip-hour and where it comes from: the pool's own price, else the cheapest listed one."""
+    if pool is not None and pool.price_per_chip_hour is not None:
+        return pool.price_per_chip_hour, f"pool {pool.name}"
+    listed = [p for p in prices if p.accelerator == acc.id]
+    if not listed:
+        return None
+    cheapest = min(listed, key=lambda p: p.usd_per_chip_hour)
+    return cheapest.usd_per_chip_hour, f"cheapest listed: {cheapest.label} (read {cheapest.read})"
+
+
+def with_cost(row: FitRow, acc: Accelerator, pool: PoolBase | None, prices: Sequence[Price]) -> FitRow:
+    """The row with $/hour for its chips and $ per million tokens (decode, or training, tokens)."""
+    price = chip_price(acc, pool, prices)
+    if price is None or not row.fits or row.chips is None:
+        return row
+    per_hour = price[0] * row.chips
+    rate = row.decode_tokens_s if row.decode_tokens_s is not None else row.train_tokens_s
+    per_mtok = None if not rate else per_hour / (rate * 3600 / 1e6)
+    return dataclasses.replace(row, usd_per_hour=per_hour, usd_per_mtok=per_mtok, price_source=price[1])
 
 
 def fit_rows(request: FitRequest, accelerators: Sequence[Accelerator],
-             pools: Sequence[tuple[PoolBase, Accelerator]] = ()) -> list[FitRow]:
+             pools: Sequence[tuple[PoolBase, Accelerator]] = (), prices: Sequence[Price] = ()) -> list[FitRow]:
     """Rows for each accelerator and each (pool, its accelerator): fitting ones first, fewest chips first."""
     validate(request)
-    rows = [fit_row(request, acc) for acc in accelerators] + [fit_row(request, acc, p) for p, acc in pools]
+    rows = [with_cost(fit_row(request, acc), acc, None, prices) for acc in accelerators] + \
+        [with_cost(fit_row(request, acc, p), acc, p, prices) for p, acc in pools]
     return sorted(rows, key=lambda r: (not r.fits, r.chips or math.inf,
                                        -(r.decode_tokens_s or r.train_tokens_s or 0)))
 

@@ -24,7 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 from accelctl import __version__, paths
 from accelctl.core.files import read_capped
-from accelctl.core.models import CPU, POOL_TYPES, Accelerator, Model, Pool, Reading, valid_id, valid_model_id
+from accelctl.core.models import (
+    CPU,
+    POOL_TYPES,
+    Accelerator,
+    Model,
+    Pool,
+    Price,
+    Reading,
+    valid_id,
+    valid_model_id,
+)
 from accelctl.core.problems import Problem, ProblemsFound, did_you_mean
 from accelctl.errors import NotFound
 
@@ -33,7 +43,7 @@ if TYPE_CHECKING:
 
 CACHE_KEEP = 4  # validated inventories kept in the cache dir
 # section -> the field entries merge by
-SECTIONS = {"accelerators": "id", "reading": "url", "pools": "name", "models": "id"}
+SECTIONS = {"accelerators": "id", "reading": "url", "pools": "name", "models": "id", "prices": "id"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,11 @@ class Inventory:
     pools: tuple[Pool, ...] = ()
     files: tuple[str, ...] = field(default=())
     models: tuple[Model, ...] = ()
+    prices: tuple[Price, ...] = ()
+
+    def prices_for(self, accelerator_id: str) -> list[Price]:
+        """The listed prices of one accelerator (by catalog id), cheapest first."""
+        return sorted((p for p in self.prices if p.accelerator == accelerator_id), key=lambda p: p.usd_per_chip_hour)
 
     @cached_property
     def _by_name(self) -> dict[str, Accelerator]:
@@ -268,11 +283,21 @@ class _Merger:
                            f'{did_you_mean(pool.accelerator, [*by_name, CPU])}')
             elif pool.accelerator != CPU:  # pools name their chip by id from here on, as reading does
                 pool = dataclasses.replace(pool, accelerator=by_name[pool.accelerator.lower()])
+            if pool.price_per_chip_hour is not None and pool.price_per_chip_hour <= 0:
+                self._fail(entry, ("price_per_chip_hour",), f"must be above 0 (got {pool.price_per_chip_hour:g})")
             pools.append(pool)
         models = [m for m, _ in self._validate("models", lambda _: Model)]
         self._unique_names("models")
+        prices = []
+        for price, entry in self._validate("prices", lambda _: Price):
+            if price.accelerator.lower() not in by_name:
+                self._fail(entry, ("accelerator",), f'unknown accelerator "{price.accelerator}"'
+                           f'{did_you_mean(price.accelerator, by_name)}')
+            else:
+                prices.append(dataclasses.replace(price, accelerator=by_name[price.accelerator.lower()]))
         return Inventory(tuple(accelerators), tuple(reading), tuple(pools), tuple(self.files),
-                         models=tuple(sorted(models, key=lambda m: m.id)))
+                         models=tuple(sorted(models, key=lambda m: m.id)),
+                         prices=tuple(sorted(prices, key=lambda p: (p.accelerator, p.usd_per_chip_hour, p.id))))
 
     def _validate(self, section: str, record_type: Callable[[_Entry], type | None]) -> list[tuple[Any, _Entry]]:
         from accelctl.core import validation  # pydantic loads only here, on a cache miss

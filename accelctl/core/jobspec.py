@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from accelctl.core.models import CPU, Resources, all_checks, check, check_range, check_text, valid_id
+from accelctl.core.models import CPU, Resources, all_checks, check, check_counts, check_range, check_text, valid_id
 from accelctl.core.problems import Problem, ProblemsFound
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from accelctl.core.yaml_source import Document
 from accelctl.errors import InvalidInput, NotFound
 
+AUTO = "auto"  # `accelerator: auto`: the cheapest pool whose chips fit `model` (core.placement)
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -44,15 +45,18 @@ class JobSpec:
     resources: Resources = field(default_factory=Resources)
     timeout: int | str | None = None  # seconds, or 30s / 10m / 2h / 1d
     retries: int = 0
+    model: str | None = None  # catalog model id or alias: with `accelerator: auto`, placement sizes the job by it
     path: str = ""  # the file it came from (set by the loader, not the user)
 
     @all_checks
     def __post_init__(self) -> None:
         check(valid_id(self.name), "name",
                f'"{self.name}" is not a valid job name: lowercase letters, digits and "-", at most 63')
-        check_text(self, ("accelerator", "pool", "image"))
+        check_text(self, ("accelerator", "pool", "image", "model"))
+        check(self.accelerator != AUTO or self.model is not None, "accelerator",
+              "`accelerator: auto` needs `model:` (a catalog model) to size the job")
         check(bool(self.command), "command", "must not be empty")
-        check_range(self, ("count", "nodes"), 1)
+        check_counts(self)
         check_range(self, ("retries",), 0, 100)
         check(self.topology is None or bool(re.match(r"^\d+(x\d+){1,2}$", self.topology)), "topology",
                f'"{self.topology}" is not a topology: use e.g. 2x4 or 2x2x1')
@@ -176,9 +180,9 @@ def is_jobspec(data: object) -> bool:
 def _unknown_names(data: dict[str, Any], inventory: Inventory, doc: Document, overridden: set[str]) -> list[Problem]:
     """The spec's accelerator and pool, looked up in the inventory: a problem for each unknown one."""
     problems = []
-    for key, lookup in (("accelerator", inventory.accelerator), ("pool", inventory.pool)):
+    for key, lookup in (("accelerator", inventory.accelerator), ("pool", inventory.pool), ("model", inventory.model)):
         name = data.get(key)
-        if not isinstance(name, str) or not name.strip() or name == CPU:
+        if not isinstance(name, str) or not name.strip() or name in (CPU, AUTO):
             continue
         try:
             lookup(name)

@@ -122,6 +122,18 @@ def check_range(record: object, names: tuple[str, ...], low: float, high: float 
             check(False, name, f"must be {bound} (got {value:g})")
 
 
+# Chips per node and nodes per job: more than this is a typo, not a cluster.
+MAX_COUNT = 100_000
+
+
+def check_counts(record: object) -> None:
+    """`count` and `nodes` of a pool or job: at least 1, at most MAX_COUNT."""
+    check_range(record, ("count", "nodes"), 1)
+    for name in ("count", "nodes"):
+        value = getattr(record, name)
+        check(value < 1 or value <= MAX_COUNT, name, f"must be at most {MAX_COUNT} (got {value:g})")
+
+
 def check_text(record: object, names: tuple[str, ...]) -> None:
     """Each named string (or each string of a named tuple) is None or not blank."""
     for name in names:
@@ -338,11 +350,12 @@ class PoolBase:
     nodes: int = 1  # nodes the pool can give one job
     example: bool = False  # shipped as an example: edit before use
     description: str = ""
+    price_per_chip_hour: float | None = None  # USD; the fit planner's cost, over the catalog's `prices`
 
     @all_checks
     def __post_init__(self) -> None:
         check_text(self, ("accelerator",))
-        check_range(self, ("count", "nodes"), 1)
+        check_counts(self)
 
     @property
     def location(self) -> str:
@@ -667,3 +680,42 @@ _MODEL_ID = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")
 def valid_model_id(value: str) -> bool:
     """Model ids are ids that may also hold "." (llama-3.1-70b, qwen2.5-72b), as model names do."""
     return bool(_MODEL_ID.match(value))
+
+
+# --- prices (the fit planner's costs) ----------------------------------------------------------
+
+_PRICE_DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+
+
+@dataclass(frozen=True)
+class Price:
+    """An on-demand price to rent one accelerator for an hour, as one provider lists it.
+
+    `usd_per_chip_hour` is the instance's hourly price over its `chips`; `read` is the day
+    the source was read (YYYY-MM-DD): prices change, so each one is dated.
+    """
+
+    __pydantic_config__ = _STRICT
+    id: str
+    provider: str
+    accelerator: str  # catalog id or alias; normalised to the id on load
+    region: str
+    instance_type: str
+    usd_per_chip_hour: float
+    source: str
+    read: str
+    chips: int = 1  # accelerators in one instance
+    notes: str | None = None
+
+    @all_checks
+    def __post_init__(self) -> None:
+        check_text(self, ("provider", "accelerator", "region", "instance_type", "notes"))
+        check_range(self, ("usd_per_chip_hour",), 0.0001)
+        check_range(self, ("chips",), 1)
+        check_url(self.source, "source")
+        check(bool(_PRICE_DATE.match(self.read)), "read", f'"{self.read}" is not a date: use YYYY-MM-DD')
+
+    @property
+    def label(self) -> str:
+        """'aws p5.48xlarge, us-east-1': where the price comes from, in a few words."""
+        return f"{self.provider} {self.instance_type}, {self.region}"

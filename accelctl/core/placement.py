@@ -8,13 +8,17 @@ does not have, more chips per node than its hosts carry) are pinned to the spec'
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from accelctl.core import chips
 from accelctl.core.inventory import Inventory
-from accelctl.core.jobspec import JobSpec, load_jobspec
+from accelctl.core.jobspec import AUTO, JobSpec, load_jobspec
 from accelctl.core.models import CPU, Pool
 from accelctl.core.problems import Problem, ProblemsFound
 from accelctl.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from accelctl.core import fit
 
 
 class NoPoolFits(InvalidInput):
@@ -40,6 +44,8 @@ def place(spec: JobSpec, inventory: Inventory, pool_name: str | None = None) -> 
     Raises ProblemsFound for a problem in the spec (located), NotFound for an unknown
     --pool, and InvalidInput listing every pool with its reason when none fits.
     """
+    if spec.accelerator == AUTO:
+        return _place_auto(spec, inventory, pool_name)
     accelerator = _accelerator(spec, inventory)
     count, nodes = shape(spec, accelerator)
     if pool_name or spec.pool:
@@ -62,6 +68,62 @@ def place(spec: JobSpec, inventory: Inventory, pool_name: str | None = None) -> 
     listing = "".join(f"\n  {name}: {why}" for name, why in rejected)
     raise NoPoolFits(f"no pool fits {spec.name} ({count}x {accelerator} x {nodes} node(s)); add a pool in your "
                      f"overlay (see `accelctl pools`) or pass --pool. Pools:{listing}")
+
+
+def _place_auto(spec: JobSpec, inventory: Inventory, pool_name: str | None) -> Placement:
+    """`accelerator: auto`: the cheapest pool (by the fit planner: its chips' price x the fewest
+    chips that hold `model`) among those that fit; every other pool is rejected with its reason.
+    Pools with no price rank after priced ones, by fewest chips. A named pool (--pool, `pool:`)
+    is the only candidate."""
+    from accelctl.core import fit  # only for auto placement
+
+    try:
+        model = inventory.model(spec.model or "")
+    except NotFound as e:
+        raise ProblemsFound([spec.problem("model", f"{e.message}; {e.hint}" if e.hint else e.message)]) from None
+    request = fit.FitRequest(model, mode="training" if spec.kind == "training" else "inference")
+    named = pool_name or spec.pool
+    try:
+        candidates = [inventory.pool(named)] if named else list(inventory.pools)
+    except NotFound as e:
+        if pool_name:
+            raise NotFound(f"--pool: {e.message}", e.hint) from None
+        raise ProblemsFound([spec.problem("pool", f"{e.message}; {e.hint}" if e.hint else e.message)]) from None
+    fitting: list[tuple[tuple[float, int], Pool, fit.FitRow]] = []
+    rejected: list[tuple[str, str]] = []
+    for pool in candidates:
+        if pool.example and not named:
+            rejected.append((pool.name, "example pool (copy it to your overlay and edit it to use it)"))
+        elif pool.accelerator == CPU:
+            rejected.append((pool.name, f"has no accelerators; {model.id} needs some"))
+        else:
+            acc = inventory.accelerator(pool.accelerator)
+            row = fit.with_cost(fit.fit_row(request, acc, pool), acc, pool, inventory.prices)
+            if not row.fits or row.chips is None:
+                rejected.append((pool.name, f"{model.id} does not fit: {row.why}"))
+            else:
+                rank = (row.usd_per_hour if row.usd_per_hour is not None else float("inf"), row.chips)
+                fitting.append((rank, pool, row))
+    if not fitting:
+        listing = "".join(f"\n  {name}: {why}" for name, why in rejected)
+        raise NoPoolFits(f"no pool fits {spec.name} ({model.id}, {request.mode}, bf16, context {request.tokens:,}); "
+                         f"add a pool in your overlay (see `accelctl pools`) or pass --pool. Pools:{listing}")
+    fitting.sort(key=lambda item: item[0])
+    (_, pool, row), others = fitting[0], fitting[1:]
+    for _, other, other_row in others:
+        if other_row.usd_per_hour is None:
+            why = (f"fits on {other_row.chips} chip(s), but {other_row.accelerator} has no listed price "
+                   f"(set the pool's price_per_chip_hour)")
+        else:
+            why = f"fits on {other_row.chips} chip(s) at {_cost(other_row)}, dearer than {pool.name} at {_cost(row)}"
+        rejected.append((other.name, why))
+    nodes = row.nodes or 1
+    count = (row.chips or 1) if nodes == 1 else pool.count
+    return Placement(pool, row.accelerator, count, nodes, tuple(rejected))
+
+
+def _cost(row: fit.FitRow) -> str:
+    return "no listed price" if row.usd_per_hour is None else f"${row.usd_per_hour:,.2f}/h"
 
 
 def _accelerator(spec: JobSpec, inventory: Inventory) -> str:

@@ -22,6 +22,7 @@ from accelctl.tui.screens.logs import LogScreen
 from accelctl.tui.screens.submit import SubmitScreen
 from accelctl.tui.views.accelerators import AcceleratorsView
 from accelctl.tui.views.compare import CompareView
+from accelctl.tui.views.fit import FitView
 from accelctl.tui.views.jobs import JobsView
 from accelctl.tui.views.pools import PoolsView
 from accelctl.tui.views.reading import ReadingView
@@ -29,7 +30,7 @@ from accelctl.tui.widgets.footer import fit_footer
 
 LOCAL_POOL_CHECK_S = 3.0  # quitting waits at most this long to learn whether the local pool runs
 TABS = (("accelerators", "Accelerators"), ("compare", "Compare"), ("reading", "Reading"), ("pools", "Pools"),
-        ("jobs", "Jobs"))
+        ("jobs", "Jobs"), ("fit", "Fit"))
 
 
 class AccelctlApp(App[None]):
@@ -44,7 +45,8 @@ class AccelctlApp(App[None]):
         Binding("2", "show_tab('compare')", "Compare", show=False),
         Binding("3", "show_tab('reading')", "Reading", show=False),
         Binding("4", "show_tab('pools')", "Pools", show=False),
-        Binding("5", "show_tab('jobs')", "Jobs", show=False), Binding("x", "submit", "Submit"),
+        Binding("5", "show_tab('jobs')", "Jobs", show=False),
+        Binding("6", "show_tab('fit')", "Fit", show=False), Binding("x", "submit", "Submit"),
         Binding("question_mark", "help", "Help"), Binding("q", "quit", "Quit"),
     ]
 
@@ -71,6 +73,9 @@ class AccelctlApp(App[None]):
                 yield Lazy(PoolsView(self.inventory, self.store, id="pools-view"))
             with TabPane("Jobs", id="jobs"):
                 yield Lazy(JobsView(self.store, id="jobs-view"))
+            # After Jobs, so the number keys 1-5 keep their places.
+            with TabPane("Fit", id="fit"):
+                yield Lazy(FitView(self.inventory, id="fit-view"))
         yield Footer()
 
     def on_resize(self) -> None:

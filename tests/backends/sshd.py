@@ -46,6 +46,7 @@ class Sshd:
     root: Path
     port: int
     path_prefix: Path
+    login_rc: bool = False  # let bash source the login's ~/.bashrc (see `lab`)
     host_pub: str = ""
     process: subprocess.Popen[bytes] | None = None
 
@@ -67,7 +68,7 @@ PermitRootLogin prohibit-password
 AllowTcpForwarding yes
 MaxSessions 100
 MaxStartups 100
-SetEnv PATH={self.path_prefix}:{_PATH}
+SetEnv PATH={self.path_prefix}:{_PATH}{'' if self.login_rc else ' SHLVL=1'}
 Subsystem sftp internal-sftp
 LogLevel ERROR
 """)
@@ -147,8 +148,15 @@ class Lab:
 _LAB: list[Lab] = []
 
 
-def lab(config: pytest.Config) -> Lab:
-    """The test run's two sshd (started on first use, stopped when pytest ends)."""
+def lab(config: pytest.Config, *, login_rc: bool = False) -> Lab:
+    """The test run's two sshd (started on first use, stopped when pytest ends).
+
+    bash sources ~/.bashrc for every command sshd runs; this machine's (the tests run as
+    its root) is a developer's (`pyenv init`: about 170 ms, 110 ms of it CPU, per command),
+    not a GPU host's, and both lab hosts would pay it on the same CPUs, so two hosts at once
+    would measure this machine's core count. Sessions get SHLVL=1, which bash takes as "not
+    a login from sshd" and skips it, unless `login_rc` (bench/bench_ssh.py --login-rc).
+    """
     if _LAB:
         return _LAB[0]
     if not os.path.exists(SSHD):
@@ -161,7 +169,7 @@ def lab(config: pytest.Config) -> Lab:
     authorized.write_text(pub + "\n")
     config.add_cleanup(the_lab.stop)
     for i, tools in enumerate(("host0", "host1")):
-        server = Sshd(root / f"sshd{i}", free_port(), DATA / tools)
+        server = Sshd(root / f"sshd{i}", free_port(), DATA / tools, login_rc)
         the_lab.servers.append(server)
         server.start(authorized)
     the_lab.write_config()

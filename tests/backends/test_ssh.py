@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from accelctl.backends.base import Backend, JobState, LogBatch
-from accelctl.backends.ssh import SshBackend, pack, unpack
+from accelctl.backends.ssh import SshBackend
+from accelctl.backends.ssh_logs import pack, unpack
 from accelctl.core.jobspec import JobSpec
 from accelctl.core.store import default_store, new_job_id
 from tests.backends.harness_ssh import placement, ssh_backend

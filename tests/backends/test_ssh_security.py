@@ -4,7 +4,6 @@ ProxyJump, and one clear line for each way a host can fail us."""
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from accelctl.core.store import default_store, new_job_id
 from accelctl.errors import AccelctlError
 from tests.backends.harness_ssh import placement, ssh_backend
 from tests.backends.sshd import Lab, keygen, lab
+from tests.conftest import run_accelctl
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -62,16 +62,47 @@ async def test_hashed_known_hosts_entries_are_honoured(the_lab: Lab, tmp_path: P
 
 
 async def test_accept_new_records_the_key_and_says_so(the_lab: Lab, tmp_path: Path,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
     known = tmp_path / "new" / "known_hosts"
     backend = ssh_backend(the_lab, tmp_path, known_hosts=str(known), host_key_policy="accept-new")
-    with caplog.at_level(logging.WARNING, logger="accelctl.ssh"):
-        assert (await run_to_end(backend, "echo hi")) == (JobState.SUCCEEDED, "hi\n")
+    assert (await run_to_end(backend, "echo hi")) == (JobState.SUCCEEDED, "hi\n")
     assert known.read_text().strip() == the_lab.known_line(0)
     assert known.stat().st_mode & 0o777 == 0o600
-    assert any("added [127.0.0.1]" in r.getMessage() for r in caplog.records)
+    said = capsys.readouterr().err.splitlines()
+    assert len(said) == 1 and said[0].startswith("accelctl: trusted host lab0 ([127.0.0.1]:")
     strict = ssh_backend(the_lab, tmp_path, known_hosts=str(known))  # now trusted, strictly
     assert (await strict.probe()).ok
+    assert capsys.readouterr().err == ""  # said once, when the key was added
+
+
+def test_accept_new_tells_the_cli_user_on_stderr(the_lab: Lab, tmp_path: Path) -> None:
+    """One line naming the host and its fingerprint, from a fresh process; none once known."""
+    known = tmp_path / "known_hosts"
+    env = {"ACCELCTL_INVENTORY": str(_overlay(the_lab, tmp_path, known_hosts=known, host_key_policy="accept-new"))}
+    first = run_accelctl("pools", "probe", "lab", env=env)
+    assert first.returncode == 0, first.stderr
+    fingerprint = _fingerprint_of(the_lab.servers[0].host_pub)
+    said = [line for line in first.stderr.splitlines() if "trusted host" in line]
+    assert len(said) == 1 and "lab0" in said[0] and fingerprint in said[0] and str(known) in said[0]
+    assert first.stderr.count("\n") == 1  # nothing else, and no logger's second copy
+    again = run_accelctl("pools", "probe", "lab", env=env)
+    assert again.returncode == 0 and "trusted host" not in again.stderr
+
+
+def _fingerprint_of(public_line: str) -> str:
+    import base64
+    import hashlib
+
+    blob = base64.b64decode(public_line.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def _overlay(the_lab: Lab, tmp_path: Path, **fields: object) -> Path:
+    settings = {"ssh_config": the_lab.ssh_config, "known_hosts": the_lab.known_hosts, **fields}
+    overlay = tmp_path / "pools.yaml"
+    overlay.write_text("pools:\n- name: lab\n  backend: ssh\n  hosts: [lab0]\n  accelerator: cpu\n"
+                       f"  workdir: {tmp_path / 'remote'}\n" + "".join(f"  {k}: {v}\n" for k, v in settings.items()))
+    return overlay
 
 
 @pytest.mark.parametrize("policy", ["strict", "accept-new"])
@@ -166,3 +197,65 @@ async def test_a_full_disk_on_the_host_fails_the_upload_and_leaves_nothing(the_l
     assert e.value.hint and "disk full" in e.value.hint
     assert default_store().list(include_done=True) == []
     assert list(full_disk.iterdir()) == []
+
+
+def _key_material(path: Path) -> list[bytes]:
+    """What must never be shown of a private key file: each line of its body, and its raw
+    private bytes (hex and base64) when it can be read without a passphrase."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.hazmat.primitives.serialization import load_ssh_private_key
+
+    text = path.read_text()
+    found = [line.encode() for line in text.splitlines() if line and not line.startswith("-----")]
+    try:
+        key = load_ssh_private_key(text.encode(), None)
+    except (TypeError, ValueError):  # encrypted
+        return found
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    raw = key.private_bytes_raw()
+    return [*found, raw, raw.hex().encode(), base64.b64encode(raw).rstrip(b"=")]
+
+
+def test_no_key_or_passphrase_is_ever_printed_or_stored(the_lab: Lab, tmp_path: Path) -> None:
+    """Every CLI output of a job's life (probe, submit, logs, jobs, cancel) and of the ways a
+    key can fail (encrypted, refused), and every file in accelctl's state, cache and config
+    dirs: none holds the test key's private material or the passphrase of an encrypted key."""
+    import os
+    import subprocess
+
+    passphrase = "correct horse battery staple 7f3a"
+    locked = tmp_path / "locked_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "locked", "-f", str(locked)],
+                   check=True)
+    keygen(tmp_path / "stranger")
+    overlay = _overlay(the_lab, tmp_path)
+    text = overlay.read_text().replace("hosts: [lab0]", "hosts: [lab0, lab1]\n  nodes: 2")
+    for name, key in (("locked", locked), ("stranger", tmp_path / "stranger")):
+        text += (f"- name: {name}\n  backend: ssh\n  hosts: [lab0]\n  accelerator: cpu\n  identity_file: {key}\n"
+                 f"  ssh_config: {the_lab.ssh_config}\n  known_hosts: {the_lab.known_hosts}\n")
+    overlay.write_text(text)
+    env = {"ACCELCTL_INVENTORY": str(overlay)}
+    job = tmp_path / "job.yaml"
+    job.write_text("name: keys\naccelerator: cpu\nnodes: 2\npool: lab\ncommand: echo \"rank $ACCELCTL_NODE_RANK\"\n")
+
+    outputs = [run_accelctl("pools", "probe", "lab", env=env), run_accelctl("submit", str(job), "--detach", env=env)]
+    assert outputs[-1].returncode == 0, outputs[-1].stderr
+    job_id = outputs[-1].stdout.split()[-1]
+    outputs += [run_accelctl("logs", "-f", job_id, env=env), run_accelctl("jobs", "--all", "-o", "json", env=env),
+                run_accelctl("cancel", job_id, env=env), run_accelctl("pools", env=env)]
+    assert sorted(outputs[2].stdout.splitlines()) == ["[0] rank 0", "[1] rank 1"]
+    failed = [run_accelctl("pools", "probe", name, env=env) for name in ("locked", "stranger")]
+    assert failed[0].returncode != 0 and "is encrypted" in failed[0].stdout + failed[0].stderr
+    assert failed[1].returncode != 0 and "refused our keys" in failed[1].stdout + failed[1].stderr
+
+    secrets = [passphrase.encode(), *_key_material(the_lab.key), *_key_material(locked),
+               *_key_material(tmp_path / "stranger")]
+    shown = [(f"{' '.join(o.args[3:])} {stream}", getattr(o, stream).encode())
+             for o in outputs + failed for stream in ("stdout", "stderr")]
+    dirs = [Path(os.environ[v]) for v in ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")]
+    stored = [(str(f), f.read_bytes()) for d in dirs for f in d.rglob("*") if f.is_file()]
+    assert any("jobs" in name for name, _ in stored) and any("ssh-probe" in name for name, _ in stored)
+    leaks = [(where, secret[:12]) for where, data in shown + stored for secret in secrets if secret in data]
+    assert leaks == []

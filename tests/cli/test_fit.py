@@ -7,7 +7,7 @@ import pytest
 MEMORY_KEYS = {"weights", "kv_cache", "activations", "gradients", "optimizer", "overhead", "total"}
 ROW_KEYS = {"accelerator", "pool", "fits", "why", "chips", "nodes", "kv_bytes_per_token", "memory",
             "prefill_tokens_s", "decode_tokens_s_per_seq", "decode_tokens_s", "train_tokens_s", "usd_per_hour",
-            "usd_per_mtok"}
+            "usd_per_mtok", "price_source"}
 
 
 def test_fit_json_shape_and_hand_checked_row(cli) -> None:
@@ -26,7 +26,12 @@ def test_fit_json_shape_and_hand_checked_row(cli) -> None:
     assert row["memory"]["kv_cache"] == 327_680 * 32768 * 8
     assert row["memory"]["overhead"] == 4 * 2_000_000_000
     assert abs(row["memory"]["total"] - sum(v for k, v in row["memory"].items() if k != "total")) <= 6
-    assert row["train_tokens_s"] is None and row["usd_per_hour"] is None
+    assert row["train_tokens_s"] is None
+    # 4 chips x the cheapest listed H100 SXM price (RunPod Community, $2.69) = $10.76 an hour; per million
+    # decode tokens: 10.76 / (decode tok/s x 3600 / 1e6)
+    assert row["usd_per_hour"] == pytest.approx(4 * 2.69)
+    assert row["usd_per_mtok"] == pytest.approx(10.76 / (row["decode_tokens_s"] * 3600 / 1e6), rel=1e-3)
+    assert row["price_source"].startswith("cheapest listed: runpod")
     assert 0 < row["decode_tokens_s_per_seq"] < row["decode_tokens_s"] < row["prefill_tokens_s"]
 
 
@@ -69,6 +74,8 @@ def test_fit_list(cli) -> None:
     (("llama-2-70b", "--accelerator", "nvidia-h800"), "nvidia-h800 has no bf16 figure in the catalog"),
     (("llama-2-70b", "--pool", "nope"), 'unknown pool "nope"'),
     ((), "name a model"),
+    (("llama-2-70b", "--efficiency", "fast"), 'efficiency must be a number in (0, 1] or "measured"'),
+    (("llama-2-70b", "--efficiency", "1.5"), "efficiency must be in (0, 1] (got 1.5)"),
 ])
 def test_fit_bad_input_one_line_exit_2(cli, args: tuple[str, ...], message: str) -> None:
     r = cli("fit", *args)
@@ -76,3 +83,28 @@ def test_fit_bad_input_one_line_exit_2(cli, args: tuple[str, ...], message: str)
     assert message in r.err
     if "Invalid value" not in message:  # click's own usage errors print a usage line first
         assert r.err.count("\n") == 1
+
+
+def test_fit_measured_efficiency_scales_the_rooflines(cli) -> None:
+    args = ("fit", "llama-2-70b", "--precision", "fp8", "--accelerator", "H200", "-o", "json")
+    [roof] = cli(*args).json()["rows"]
+    [scaled] = cli(*args, "--efficiency", "measured").json()["rows"]
+    assert scaled["decode_tokens_s"] == pytest.approx(0.18 * roof["decode_tokens_s"], rel=1e-3)
+    assert scaled["usd_per_mtok"] == pytest.approx(roof["usd_per_mtok"] / 0.18, rel=1e-2)
+
+
+def test_submit_dry_run_auto_names_the_cheapest_pool(cli, tmp_path, monkeypatch) -> None:
+    overlay = tmp_path / "pools.yaml"
+    overlay.write_text(
+        "pools:\n"
+        "- {name: h100-own, backend: ray, address: 'http://h100:8265', accelerator: H100, count: 8,"
+        " price_per_chip_hour: 2.0}\n"
+        "- {name: h200-cloud, backend: ray, address: 'http://h200:8265', accelerator: H200, count: 8}\n")
+    monkeypatch.setenv("ACCELCTL_INVENTORY", str(overlay))
+    job = tmp_path / "job.yaml"
+    job.write_text("name: serve\nkind: inference\naccelerator: auto\nmodel: llama3-70b\ncommand: serve\n")
+    r = cli("submit", str(job), "--dry-run", "-o", "json")
+    assert r.code == 0, r.err
+    plan = r.json()
+    assert (plan["pool"], plan["accelerator"], plan["count"], plan["nodes"]) == ("h100-own", "nvidia-h100-sxm", 4, 1)
+    assert plan["rejected_pools"]["h200-cloud"] == "fits on 2 chip(s) at $20.87/h, dearer than h100-own at $8.00/h"

@@ -148,7 +148,7 @@ def test_wrong_top_level_and_sections(tmp_path: Path) -> None:
         f"{tmp_path / 'a.yaml'}:1:1: expected a mapping with accelerators, reading and pools"]
     assert problems_of(write(tmp_path / "b.yaml", "pool:\n  - name: x\n")) == [
         f"{tmp_path / 'b.yaml'}:1:1: pool: unknown section (did you mean \"pools\"?); "
-        "expected one of: accelerators, reading, pools, models"]
+        "expected one of: accelerators, reading, pools, models, prices"]
 
 
 def test_alias_clash(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def confirm_cancel(app: App[Any], record: JobRecord, store: JobStore) -> None:
 
 
 HELP = """\
-[b]Views[/b]   1 Accelerators  2 Compare  3 Reading  4 Pools  5 Jobs     ctrl+p command palette
+[b]Views[/b]   1 Accelerators  2 Compare  3 Reading  4 Pools  5 Jobs  6 Fit   ctrl+p command palette
 [b]Anywhere[/b]  ? help  x submit a job  q quit  (the mouse works too)
 
 [b]Accelerators[/b]  / filter (same words as `accelctl ls -q`)  s sort  r reverse
@@ -73,6 +73,7 @@ HELP = """\
 [b]Reading[/b]       / filter (words, acc:ID, topic:T, section:S)  o open  d discussion  y copy
 [b]Pools[/b]         r probe again
 [b]Jobs[/b]          l / enter logs  ctrl+d cancel  a all or active only
+[b]Fit[/b]           choose a model, mode, precision, context, batch: chips, speed, cost, memory bars
 [b]Logs[/b]          f follow/pause  / search  n next match  w save  ctrl+d cancel  esc back
 """
 

@@ -167,6 +167,17 @@ class VirtualTable(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self.fit_columns()
 
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        """Show other columns (the rows that follow must have their cells)."""
+        if list(columns) == self.columns:
+            return
+        self.columns = list(columns)
+        self.shown, self._indices = list(self.columns), list(range(len(self.columns)))
+        self._width = self.width_of(self.columns)
+        self.virtual_size = Size(self._width, len(self.rows) + 1)
+        self.fit_columns()
+        self.refresh()
+
     # --- data ---------------------------------------------------------------------------
 
     def set_rows(self, rows: Sequence[tuple[str, ...]], keys: Sequence[str]) -> None:
