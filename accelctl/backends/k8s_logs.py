@@ -221,38 +221,12 @@ async def merged(source: PodLog, pods: list[str], *, follow: bool, since: Positi
             async for batch in one:
                 yield batch
         return
-    ends = unpack(since, len(pods))
-    resumes = list(ends)
-    queue: asyncio.Queue[tuple[int, LogBatch | BaseException | None]] = asyncio.Queue(maxsize=64)
+    def open_one(i: int, at: Position, say: Notice | None) -> AsyncGenerator[LogBatch, None]:
+        return streams.follow(source, pods[i], live=follow, since=at, notice=say)
 
-    async def pump(i: int) -> None:
-        def say(message: str, *, reconnect: bool = False) -> None:
-            if notice:
-                notice(f"[{i}] {message}", reconnect=reconnect)
-        try:
-            async with aclosing(streams.follow(source, pods[i], live=follow, since=ends[i], notice=say)) as one:
-                async for batch in one:
-                    await queue.put((i, batch))
-            await queue.put((i, None))
-        except Exception as e:  # noqa: BLE001 (handed to the consumer, which raises it)
-            await queue.put((i, e))
-
-    tasks = [asyncio.create_task(pump(i)) for i in range(len(pods))]
-    try:
-        left = len(pods)
-        while left:
-            i, item = await queue.get()
-            if item is None:
-                left -= 1
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            ends[i], resumes[i] = item.end, item.resume_at
-            yield LogBatch([f"[{i}] {line}" for line in item.lines], pack(ends), resume=pack(resumes))
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    async with aclosing(streams.merge(open_one, unpack(since, len(pods)), pack, notice)) as batches:
+        async for i, batch in batches:
+            yield LogBatch([f"[{i}] {line}" for line in batch.lines], batch.end, resume=batch.resume)
 
 
 def decode(response: Any) -> dict[str, Any]:

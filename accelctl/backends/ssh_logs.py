@@ -75,44 +75,13 @@ async def _single(backend: SshJobs, backend_id: str, follow: bool, since: Positi
 async def _merged(backend: SshJobs, backend_id: str, nodes: int, follow: bool, since: Position,
                   notice: Notice | None) -> AsyncGenerator[LogBatch, None]:
     """Every rank's stream at once, lines prefixed with the rank, positions packed."""
-    offsets = unpack(since, nodes)
-    ends, resumes = list(offsets), list(offsets)
-    queue: asyncio.Queue[tuple[int, LogBatch | BaseException | None]] = asyncio.Queue(maxsize=64)
+    def open_one(rank: int, at: Position, say: Notice | None) -> AsyncGenerator[LogBatch, None]:
+        return streams.follow(HostLog(backend, rank), backend_id, live=follow, since=at, notice=say)
 
-    def host_notice(rank: int) -> Notice:
-        def say(message: str, *, reconnect: bool = False) -> None:
-            if notice:
-                notice(f"[{rank}] {message}", reconnect=reconnect)
-        return say
-
-    async def pump(rank: int) -> None:
-        try:
-            stream = streams.follow(HostLog(backend, rank), backend_id, live=follow, since=offsets[rank],
-                                    notice=host_notice(rank))
-            async with aclosing(stream) as batches:
-                async for batch in batches:
-                    await queue.put((rank, batch))
-            await queue.put((rank, None))
-        except Exception as e:  # handed to the reader, which raises it
-            await queue.put((rank, e))
-
-    tasks = [asyncio.create_task(pump(rank)) for rank in range(nodes)]
-    try:
-        running = nodes
-        while running:
-            rank, item = await queue.get()
-            if item is None:
-                running -= 1
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            ends[rank], resumes[rank] = item.end, item.resume_at
+    async with aclosing(streams.merge(open_one, unpack(since, nodes), pack, notice)) as batches:
+        async for rank, batch in batches:
             # A rank's unfinished last line is shown as a line of its own; resuming repeats it.
-            yield _utf8(LogBatch(item.lines, pack(ends), False, pack(resumes)), f"[{rank}] ")
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            yield _utf8(batch._replace(partial=False), f"[{rank}] ")
 
 
 class HostLog:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Protocol, TypeVar
 
@@ -188,3 +188,46 @@ async def _snapshot(source: LogSource, backend_id: str, splitter: LineSplitter) 
                 yield batch
     if last := splitter.flush():
         yield last
+
+
+async def merge(open_one: Callable[[int, Position, Notice | None], AsyncGenerator[LogBatch, None]],
+                since: list[Position], pack: Callable[[list[Position]], Position],
+                notice: Notice | None) -> AsyncGenerator[tuple[int, LogBatch], None]:
+    """Several hosts' (or pods') streams at once, each opened with `open_one(i, since[i], notice)`,
+    as (i, batch) in arrival order; each batch's `end` and `resume` are every stream's position
+    packed by `pack`, so a later merge resumes each stream where it was. A stream's notices are
+    prefixed `[i] `; the first error of any stream ends the merge, the others are cancelled."""
+    ends, resumes = list(since), list(since)
+    queue: asyncio.Queue[tuple[int, LogBatch | BaseException | None]] = asyncio.Queue(maxsize=64)
+
+    def prefixed(i: int) -> Notice:
+        def say(message: str, *, reconnect: bool = False) -> None:
+            if notice:
+                notice(f"[{i}] {message}", reconnect=reconnect)
+        return say
+
+    async def pump(i: int) -> None:
+        try:
+            async with aclosing(open_one(i, since[i], prefixed(i))) as batches:
+                async for batch in batches:
+                    await queue.put((i, batch))
+            await queue.put((i, None))
+        except Exception as e:  # noqa: BLE001 (handed to the reader, which raises it)
+            await queue.put((i, e))
+
+    tasks = [asyncio.create_task(pump(i)) for i in range(len(since))]
+    try:
+        running = len(since)
+        while running:
+            i, item = await queue.get()
+            if item is None:
+                running -= 1
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            ends[i], resumes[i] = item.end, item.resume_at
+            yield i, LogBatch(item.lines, pack(ends), item.partial, pack(resumes))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -40,12 +40,13 @@ def cli(ctx: click.Context, inventory_path: str | None, traceback_flag: bool) ->
     """accelctl: know the chips, use them.
 
     A sourced catalog of AI accelerators (GPUs, TPUs, Trainium and more) with
-    the reading that explains them, and jobs on local and Ray pools. With no
+    the reading that explains them, fit plans for open models, and jobs on the
+    local pool, Ray clusters, Kubernetes clusters and SSH hosts. With no
     command, opens the interactive TUI. Run a command with -h for its options.
 
     \b
     Exit codes: 0 ok, 1 runtime error, 2 invalid input or usage,
-                3 job failed, 4 job cancelled.
+                3 job failed, 4 job cancelled, 130 interrupted.
     """
     ctx.obj = Context(inventory_path)
     if ctx.invoked_subcommand is None:

@@ -318,20 +318,9 @@ class _Merger:
         return None
 
     def _names(self) -> dict[str, str]:
-        """Lower-cased id and alias -> id, from the merged entries (valid or not, so that
-        one broken accelerator does not make every reference to it an error too)."""
-        by_name: dict[str, str] = {}
-        for acc_id, entry in self.entries["accelerators"].items():
-            aliases = entry.data.get("aliases")
-            names = [acc_id] + (aliases if isinstance(aliases, list) else [])
-            for i, name in enumerate(names):
-                if not isinstance(name, str):
-                    continue  # the type check reports it
-                other = by_name.setdefault(name.lower(), acc_id)
-                if other != acc_id:
-                    self._fail(entry, ("aliases", i - 1) if i else ("id",),
-                               f'"{name}" already names {other}; aliases must be unique')
-        return by_name
+        """Lower-cased accelerator id and alias -> id, from the merged entries (valid or not, so
+        that one broken accelerator does not make every reference to it an error too)."""
+        return self._unique_names("accelerators")
 
     def _unique_names(self, section: str) -> dict[str, str]:
         """Lower-cased id and alias -> id for one section's entries; a name used twice is a problem."""
