@@ -51,3 +51,18 @@ async def test_fit_tab_plans_as_the_cli_does_and_follows_the_options(tmp_path: P
         view.query_one("#fit-context", Input).value = "0"
         await settled(pilot, app)
         assert "context must be at least 1" in str(view.query_one("#fit-note", Static).content)
+
+
+async def test_at_80_columns_the_bars_give_way_and_hidden_columns_are_named(tmp_path: Path) -> None:
+    app = AccelctlApp(load_inventory(), JobStore(tmp_path / "jobs.sqlite"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        await settled(pilot, app)
+        view = app.query_one("#fit-view")
+        assert view.has_class("narrow") and not view.query_one("#fit-detail").display
+        table = app.query_one("#fit-table", VirtualTable)
+        shown = [c.label for c in table.shown]
+        assert shown[:3] == ["ACCELERATOR", "FITS", "CHIPS"]
+        hidden = [c.label for c in table.columns if c not in table.shown]
+        note = str(view.query_one("#fit-note", Static).content)
+        assert hidden and f"hidden at this width: {', '.join(hidden)}" in note

@@ -32,6 +32,7 @@ COLUMNS = [Column("accelerator", "ACCELERATOR", 26, required=True), Column("fits
 TRAIN_COLUMNS = [*COLUMNS[:4], Column("train", "TRAIN tok/s", 11, True, priority=60), *COLUMNS[7:]]
 DEFAULT_MODEL = "llama-3.1-8b"  # a model most people can place, to start from
 SETTLE_S = 0.3  # options are re-planned once they stop changing for this long
+NARROW = 120  # below this many columns the memory bars give their width to the table
 _PARTS = (("weights", "weights"), ("kv_cache", "KV cache"), ("activations", "activations"),
           ("gradients", "gradients"), ("optimizer", "optimizer"), ("overhead", "overhead"))
 
@@ -44,6 +45,7 @@ class FitView(Vertical):
         self.inventory = inventory
         self.rows: dict[str, planner.FitRow] = {}
         self.request: planner.FitRequest | None = None
+        self.hidden: list[str] = []  # column labels that do not fit the width
         self._timer: Any = None
 
     def compose(self) -> ComposeResult:
@@ -64,6 +66,13 @@ class FitView(Vertical):
 
     def on_mount(self) -> None:
         self.replan()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < NARROW, "narrow")
+
+    def on_virtual_table_columns_changed(self, event: VirtualTable.ColumnsChanged) -> None:
+        self.hidden = [c.label for c in event.hidden]
+        self._update_note()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         self.replan()
@@ -116,12 +125,19 @@ class FitView(Vertical):
         table = self.query_one(VirtualTable)
         table.set_columns(TRAIN_COLUMNS if training else COLUMNS)
         table.set_rows([_cells(r, training) for r in rows], keys)
-        fitting = sum(1 for r in rows if r.fits)
-        self.query_one("#fit-note", Static).update(
-            f"{request.model.name}: fits on {fitting} of {len(rows)} · context {request.tokens:,}, batch "
-            f"{request.batch}, {request.precision} weights, {request.kv_dtype} KV · speeds are rooflines "
-            "(upper bounds); `accelctl fit` for the same table")
+        self._update_note()
         self.show_detail(table.current_key)
+
+    def _update_note(self) -> None:
+        if self.request is None:
+            return
+        request, rows = self.request, self.rows.values()
+        fitting = sum(1 for r in rows if r.fits)
+        hidden = f" · hidden at this width: {', '.join(self.hidden)}" if self.hidden else ""
+        self.query_one("#fit-note", Static).update(
+            f"fits on {fitting} of {len(rows)}{hidden} · {request.model.name}, context {request.tokens:,}, batch "
+            f"{request.batch}, {request.precision} weights, {request.kv_dtype} KV · speeds are rooflines "
+            "(upper bounds)")
 
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
         self.show_detail(event.key)
