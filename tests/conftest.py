@@ -131,6 +131,11 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
         [sys.executable, "-c", _LOOPBACK_WORKER, "start", f"--address={state['gcs_address']}",
          # No CPUs: only jobs that ask for its TPUs land on the stand-in node.
          "--node-ip-address=127.0.0.1", "--num-cpus=0", f"--resources={resources}",
+         # Free ports of its own: Ray's fixed defaults (e.g. the agent's 52365) may be taken on a
+         # busy machine, and an agent that cannot bind leaves the node's jobs without logs.
+         *(f"--{name}={port}" for name, port in zip(
+             ("dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port",
+              "metrics-export-port", "node-manager-port", "object-manager-port"), _free_ports(6))),
          "--block", "--disable-usage-stats"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         env={**env, "RAY_USAGE_STATS_ENABLED": "0", **auth_env(local.token_file)})
@@ -197,3 +202,17 @@ def _wait_until_node_serves_logs(address: str, headers: dict[str, str], resource
             pass  # not yet: the agent is still registering
         time.sleep(0.5)
     raise AssertionError("the stand-in TPU node never served a job's log")
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports nothing listens on right now (all bound at once, so they differ)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
