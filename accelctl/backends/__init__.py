@@ -13,7 +13,7 @@ from accelctl.errors import InvalidInput
 
 if TYPE_CHECKING:
     from accelctl.backends.base import Backend
-    from accelctl.core.models import Pool
+    from accelctl.core.pools import Pool
     from accelctl.core.store import JobRecord
 
 # Pool kind (`backend:` in the inventory) -> "module:Class"; None: described in the

@@ -18,8 +18,8 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 
 from accelctl.core.jobspec import JobSpec
 from accelctl.core.jobstate import JobState
-from accelctl.core.models import Pool
 from accelctl.core.placement import Placement
+from accelctl.core.pools import Pool
 
 __all__ = ["Backend", "JobLog", "JobState", "JobStatus", "LogBatch", "Notice", "Position", "Probe",
            "StreamDropped", "Target"]

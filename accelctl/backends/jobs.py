@@ -16,9 +16,9 @@ from accelctl.backends.streams import LineSplitter
 from accelctl.core.jobspec import JobSpec
 from accelctl.core.jobstate import JobState
 from accelctl.core.logarchive import LogArchive, default_archive
-from accelctl.core.models import Pool
 from accelctl.core.placement import Placement
 from accelctl.core.plain import to_plain
+from accelctl.core.pools import Pool
 from accelctl.core.store import JobRecord, JobStore, new_job_id
 from accelctl.errors import AccelctlError
 

@@ -19,8 +19,9 @@ from typing import Any
 
 from accelctl.core import chips
 from accelctl.core.jobspec import JobSpec
-from accelctl.core.models import CPU, KubernetesPool
+from accelctl.core.models import CPU
 from accelctl.core.placement import Placement
+from accelctl.core.pools import KubernetesPool
 from accelctl.core.problems import Problem, ProblemsFound
 from accelctl.errors import InvalidInput
 

@@ -33,8 +33,8 @@ from accelctl.backends.base import (
     Target,
 )
 from accelctl.core.jobspec import JobSpec
-from accelctl.core.models import KubernetesPool, Pool
 from accelctl.core.placement import Placement
+from accelctl.core.pools import KubernetesPool, Pool
 from accelctl.errors import AccelctlError, InvalidInput
 
 REQUEST_TIMEOUT = (5, 30)  # connect, read (seconds)

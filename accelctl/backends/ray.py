@@ -42,8 +42,9 @@ from accelctl.backends.base import (
 )
 from accelctl.core import chips
 from accelctl.core.jobspec import JobSpec
-from accelctl.core.models import CPU, Pool, RayPool
+from accelctl.core.models import CPU
 from accelctl.core.placement import Placement
+from accelctl.core.pools import Pool, RayPool
 from accelctl.errors import AccelctlError, InvalidInput
 
 _STATES = {"PENDING": JobState.PENDING, "RUNNING": JobState.RUNNING, "SUCCEEDED": JobState.SUCCEEDED,

@@ -33,8 +33,8 @@ from accelctl.backends.base import (
 )
 from accelctl.backends.ssh_conn import Connections, SshSettings
 from accelctl.core.jobspec import JobSpec
-from accelctl.core.models import Pool, SshPool
 from accelctl.core.placement import Placement
+from accelctl.core.pools import Pool, SshPool
 from accelctl.errors import AccelctlError, InvalidInput
 
 PROBE_TIMEOUT_S = 5.0

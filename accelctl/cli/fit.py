@@ -9,8 +9,9 @@ import click
 from accelctl.cli.context import Context, pass_ctx
 from accelctl.cli.output import Cell, emit_data, emit_table, is_terminal, output_option
 from accelctl.core import fit as planner
-from accelctl.core.models import CPU, Accelerator, Model, PoolBase
+from accelctl.core.models import CPU, Accelerator, Model
 from accelctl.core.numbers import num
+from accelctl.core.pools import PoolBase
 from accelctl.errors import InvalidInput
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from accelctl.core import chips
-from accelctl.core.models import Accelerator, Model, PoolBase, Price
+from accelctl.core.models import Accelerator, Model, Price
+from accelctl.core.pools import PoolBase
 from accelctl.errors import InvalidInput
 
 Mode = Literal["inference", "training", "lora"]

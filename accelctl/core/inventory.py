@@ -24,17 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from accelctl import __version__, paths
 from accelctl.core.files import read_capped
-from accelctl.core.models import (
-    CPU,
-    POOL_TYPES,
-    Accelerator,
-    Model,
-    Pool,
-    Price,
-    Reading,
-    valid_id,
-    valid_model_id,
-)
+from accelctl.core.models import CPU, Accelerator, Model, Price, Reading, valid_id, valid_model_id
+from accelctl.core.pools import POOL_TYPES, Pool
 from accelctl.core.problems import Problem, ProblemsFound, did_you_mean
 from accelctl.errors import NotFound
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from accelctl.core import chips
 from accelctl.core.inventory import Inventory
 from accelctl.core.jobspec import AUTO, JobSpec, load_jobspec
-from accelctl.core.models import CPU, Pool
+from accelctl.core.models import CPU
+from accelctl.core.pools import Pool
 from accelctl.core.problems import Problem, ProblemsFound
 from accelctl.errors import InvalidInput, NotFound
 

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from accelctl.core.models import FieldError, FieldErrors, KubernetesInfo, Resources, Source, Tflops, Toleration
+from accelctl.core.models import FieldError, FieldErrors, KubernetesInfo, Resources, Source, Tflops
+from accelctl.core.pools import Toleration
 from accelctl.core.problems import did_you_mean
 
 # Nested record types, by the field that holds them: for "did you mean" on unknown keys.

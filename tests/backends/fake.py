@@ -27,8 +27,8 @@ from accelctl.backends.base import (
     Target,
 )
 from accelctl.core.jobspec import JobSpec
-from accelctl.core.models import Pool
 from accelctl.core.placement import Placement
+from accelctl.core.pools import Pool
 from accelctl.errors import AccelctlError
 
 

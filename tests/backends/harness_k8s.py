@@ -11,8 +11,8 @@ import pytest
 
 from accelctl.backends.kubernetes import KubernetesBackend
 from accelctl.core.jobspec import JobSpec
-from accelctl.core.models import KubernetesPool
 from accelctl.core.placement import Placement
+from accelctl.core.pools import KubernetesPool
 from accelctl.core.store import new_job_id
 from tests.kubeapi.server import CONTEXT, KubeAPIServer
 

@@ -9,8 +9,8 @@ import pytest
 from accelctl.backends.ssh import SshBackend
 from accelctl.backends.ssh_conn import SshSettings
 from accelctl.core.jobspec import JobSpec
-from accelctl.core.models import SshPool
 from accelctl.core.placement import Placement
+from accelctl.core.pools import SshPool
 from accelctl.core.store import new_job_id
 from tests.backends.sshd import Lab, lab
 

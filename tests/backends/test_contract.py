@@ -22,8 +22,8 @@ from accelctl.backends.base import Backend, LogBatch
 from accelctl.backends.jobs import cancel_job
 from accelctl.core.jobspec import JobSpec
 from accelctl.core.jobstate import JobState
-from accelctl.core.models import LocalPool
 from accelctl.core.placement import Placement
+from accelctl.core.pools import LocalPool
 from accelctl.core.store import JobRecord, default_store, new_job_id
 from accelctl.errors import AccelctlError
 from tests.backends.fake import Faults, Script, fake_backend

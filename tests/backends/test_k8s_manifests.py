@@ -18,8 +18,9 @@ import yaml
 from accelctl.backends import k8s_manifests as k8s
 from accelctl.core import chips
 from accelctl.core.jobspec import JobSpec
-from accelctl.core.models import KubernetesPool, Resources, Toleration
+from accelctl.core.models import Resources
 from accelctl.core.placement import Placement
+from accelctl.core.pools import KubernetesPool, Toleration
 from accelctl.core.problems import ProblemsFound
 from tests.backends import k8s_schemas
 

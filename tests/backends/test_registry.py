@@ -10,7 +10,7 @@ import pytest
 from accelctl.backends import BACKENDS, backend_class, backend_for
 from accelctl.backends.base import Backend
 from accelctl.core.inventory import load_inventory
-from accelctl.core.models import POOL_TYPES
+from accelctl.core.pools import POOL_TYPES
 from accelctl.errors import InvalidInput
 
 PACKAGE = Path(__file__).resolve().parents[2] / "accelctl"
@@ -43,7 +43,7 @@ def test_no_code_outside_the_registry_branches_on_a_backend_name() -> None:
     names = set(BACKENDS)
     offenders = []
     for path in PACKAGE.rglob("*.py"):
-        if path == PACKAGE / "backends" / "__init__.py" or path.parent.name == "core" and path.name == "models.py":
+        if path == PACKAGE / "backends" / "__init__.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Compare):

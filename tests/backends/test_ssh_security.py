@@ -14,8 +14,8 @@ from accelctl.backends.base import JobState
 from accelctl.backends.jobs import submit_job
 from accelctl.backends.ssh_conn import UnknownHostKey
 from accelctl.core.jobspec import JobSpec
-from accelctl.core.models import SshPool
 from accelctl.core.placement import Placement
+from accelctl.core.pools import SshPool
 from accelctl.core.store import default_store, new_job_id
 from accelctl.errors import AccelctlError
 from tests.backends.harness_ssh import placement, ssh_backend

@@ -17,8 +17,9 @@ from textual.widgets import Input, Select, Static
 
 from accelctl.core import fit as planner
 from accelctl.core.inventory import Inventory
-from accelctl.core.models import CPU, Accelerator, PoolBase
+from accelctl.core.models import CPU, Accelerator
 from accelctl.core.numbers import num
+from accelctl.core.pools import PoolBase
 from accelctl.errors import AccelctlError
 from accelctl.tui.format import bar
 from accelctl.tui.widgets.virtual_table import Column, VirtualTable

@@ -19,7 +19,7 @@ from textual.widgets import Static
 from accelctl.backends import ssh_conn, ssh_probe
 from accelctl.backends.jobs import probe_pool
 from accelctl.core.inventory import Inventory
-from accelctl.core.models import Pool, SshPool
+from accelctl.core.pools import Pool, SshPool
 from accelctl.core.store import JobStore
 from accelctl.errors import AccelctlError
 from accelctl.tui.widgets.virtual_table import GAP, Column, VirtualTable
