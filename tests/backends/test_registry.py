@@ -30,9 +30,18 @@ def test_runnable_kinds_load_a_backend_of_their_own_kind() -> None:
         assert issubclass(cls, Backend) and cls.kind == kind
 
 
-def test_building_a_backend_does_no_io() -> None:
+def test_building_a_backend_does_no_io(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every runnable pool of the bundled inventory gets its backend without a network or a process."""
-    for pool in load_inventory(use_cache=False).pools:
+    import socket
+    import subprocess
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("building a backend must not connect or start a process")
+
+    inventory = load_inventory(use_cache=False)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    for pool in inventory.pools:
         if BACKENDS[pool.backend]:
             backend = backend_for(pool)
             assert backend.pool_name == pool.name
