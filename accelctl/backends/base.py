@@ -12,7 +12,7 @@ pool cannot be reached or refuses, with one line naming the pool; `InvalidInput`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -108,6 +108,10 @@ class Backend(ABC):
     """
 
     kind: ClassVar[str]  # the pool `backend:` value this class serves
+    # Which env references (core.jobspec.EnvRef.kind) this backend can hand to a job without
+    # writing the value where accelctl or the pool keeps files: "from_env", "secret".
+    env_refs: ClassVar[frozenset[str]] = frozenset()
+    env_refused: ClassVar[str] = "it has no safe way to pass it"  # why "from_env" is missing, for the error
 
     def __init__(self, pool_name: str) -> None:
         self.pool_name = pool_name
@@ -142,9 +146,14 @@ class Backend(ABC):
         Raises InvalidInput for a job this kind of pool cannot express."""
 
     @abstractmethod
-    async def submit(self, spec: JobSpec, placement: Placement, job_id: str) -> str:
+    async def submit(self, spec: JobSpec, placement: Placement, job_id: str,
+                     secrets: Mapping[str, str] | None = None) -> str:
         """Start the job; return the backend's id for it. Raises InvalidInput when no
-        node of the pool can ever run it; nothing is left behind when it raises."""
+        node of the pool can ever run it; nothing is left behind when it raises.
+
+        `secrets`: the values of the spec's `from_env` references, by variable name. They
+        reach the job's environment without being written to the job store, a manifest,
+        a log or a file the pool keeps (only backends that declare "from_env" get any)."""
 
     @abstractmethod
     async def status(self, backend_id: str) -> JobStatus:

@@ -19,6 +19,7 @@ from accelctl.core.logarchive import LogArchive, default_archive
 from accelctl.core.placement import Placement
 from accelctl.core.plain import to_plain
 from accelctl.core.pools import Pool
+from accelctl.core.problems import ProblemsFound
 from accelctl.core.store import JobRecord, JobStore, new_job_id
 from accelctl.errors import AccelctlError
 
@@ -34,9 +35,11 @@ async def submit_job(spec: JobSpec, placement: Placement, store: JobStore,
     Nothing is stored when the submission fails, so no job is left "running" that never ran.
     """
     backend = backend_for(placement.pool)
+    check_env_refs(spec, backend)
+    secrets = spec.secret_values()  # read now; handed to the backend, never recorded
     await backend.ensure_ready(progress)
     job_id = new_job_id()
-    backend_id = await backend.submit(spec, placement, job_id)
+    backend_id = await backend.submit(spec, placement, job_id, secrets)
     record = JobRecord(job_id, spec.name, placement.pool.name, placement.pool.backend, backend_id,
                        backend.target, to_plain(spec), JobState.PENDING, time.time())
     await asyncio.to_thread(store.add, record)
@@ -49,10 +52,31 @@ def plan(spec: JobSpec, placement: Placement) -> dict[str, Any]:
     steps: dict[str, Any] = {
         "job": spec.name, "pool": pool.name, "backend": pool.backend, "where": pool.location,
         "accelerator": placement.accelerator, "count": placement.count, "nodes": placement.nodes}
-    steps.update(backend_for(pool).plan(spec, placement))
-    steps.update({"workdir": str(spec.workdir_path) if spec.workdir else None, "env": dict(spec.env),
+    backend = backend_for(pool)
+    check_env_refs(spec, backend)
+    spec.secret_values()  # an unset variable fails the dry run as it would fail the submit
+    steps.update(backend.plan(spec, placement))
+    steps.update({"workdir": str(spec.workdir_path) if spec.workdir else None, "env": to_plain(spec.env),
                   "rejected_pools": dict(placement.rejected)})
     return steps
+
+
+def check_env_refs(spec: JobSpec, backend: Backend) -> None:
+    """Every env reference of the spec is one the pool's backend can pass on safely; else a
+    problem pinned to the variable's line saying what to use instead."""
+    problems = []
+    for name, ref in spec.env_refs.items():
+        if ref.kind in backend.env_refs:
+            continue
+        if ref.kind == "secret":
+            why = f'{{secret: {ref.secret}}} names a Kubernetes Secret; pool "{backend.pool_name}" is not Kubernetes'
+            hint = "use {from_env: VAR} to pass a value from your shell"
+        else:
+            why = f'pool "{backend.pool_name}" cannot take {{from_env: {ref.from_env}}}: {backend.env_refused}'
+            hint = "set the variable on the pool's machines, or use a pool that takes it (local, SSH, Kubernetes)"
+        problems.append(spec.problem(f"env.{name}", why, hint=hint))
+    if problems:
+        raise ProblemsFound(problems)
 
 
 async def probe_pool(pool: Pool, timeout: float = REFRESH_TIMEOUT_S) -> Probe:

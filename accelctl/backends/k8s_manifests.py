@@ -13,12 +13,14 @@ naming the pool field (the CLI locates it in the inventory file).
 
 from __future__ import annotations
 
+import base64
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from accelctl.core import chips
-from accelctl.core.jobspec import JobSpec
+from accelctl.core.jobspec import EnvRef, JobSpec
 from accelctl.core.models import CPU
 from accelctl.core.placement import Placement
 from accelctl.core.pools import KubernetesPool
@@ -361,7 +363,7 @@ def _pod_spec(spec: JobSpec, pool: KubernetesPool, shape: Shape, name: str, *, r
               container: str = CONTAINER, jobset_slices: int = 0, subdomain: str | None = None) -> Manifest:
     """The pod template's spec: one container with the command, env, resources and volumes."""
     main: Manifest = {"name": container, "image": spec.image, "command": _command(spec)}
-    env = _env(spec, shape, rendezvous, jobset_slices)
+    env = _env(spec, shape, rendezvous, jobset_slices, env_secret_name(name))
     if env:
         main["env"] = env
     main["resources"] = _resources(spec, shape)
@@ -402,13 +404,11 @@ def _command(spec: JobSpec) -> list[str]:
     return list(spec.command)
 
 
-def _env(spec: JobSpec, shape: Shape, rendezvous: str | None, jobset_slices: int) -> list[Manifest]:
-    """The spec's env as plain values, then what accelctl sets for the family and the gang.
-
-    Secret values will come as `valueFrom.secretKeyRef` from `_env_var` (reliability issue);
-    they are never written into a manifest.
-    """
-    env = [_env_var(k, v) for k, v in spec.env.items()]
+def _env(spec: JobSpec, shape: Shape, rendezvous: str | None, jobset_slices: int,
+         secret_name: str) -> list[Manifest]:
+    """The spec's env (plain values, and `secretKeyRef`s for references: a secret value is
+    never written into a manifest), then what accelctl sets for the family and the gang."""
+    env = [_env_var(k, v, secret_name) for k, v in spec.env.items()]
     given = set(spec.env)
 
     def add(name: str, value: str | None = None, field_path: str | None = None) -> None:
@@ -443,9 +443,30 @@ def _env(spec: JobSpec, shape: Shape, rendezvous: str | None, jobset_slices: int
     return env
 
 
-def _env_var(name: str, value: str) -> Manifest:
-    """One env entry of the spec: a plain value (the place where secretKeyRef will go)."""
-    return {"name": name, "value": value}
+def _env_var(name: str, value: str | EnvRef, secret_name: str) -> Manifest:
+    """One env entry of the spec: a plain value, a key of the user's Secret (`secret:`), or a
+    key of the job's own Secret `secret_name` (`from_env:`, made by `env_secret` at submit)."""
+    if isinstance(value, str):
+        return {"name": name, "value": value}
+    if value.secret is not None:
+        ref = {"name": value.secret, "key": value.key or name}
+    else:
+        ref = {"name": secret_name, "key": name}
+    return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+
+
+def env_secret_name(object_name: str) -> str:
+    """The name of the Secret that holds a job's `from_env` values."""
+    return f"{object_name}-env"
+
+
+def env_secret(spec: JobSpec, job_id: str, object_name: str, values: Mapping[str, str]) -> Manifest:
+    """The Secret with a job's `from_env` values (base64, as the API keeps `data`). Only
+    submit makes it, in memory, and sends it straight to the API server: `render` and
+    --dry-run never include it."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": env_secret_name(object_name), "labels": _labels(spec, job_id)},
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}}
 
 
 def _resources(spec: JobSpec, shape: Shape) -> Manifest:

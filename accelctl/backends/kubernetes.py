@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any
 
@@ -48,6 +48,7 @@ class KubernetesBackend(Backend):
     """Jobs on one namespace of a Kubernetes cluster, reached through a kubeconfig context."""
 
     kind = "kubernetes"
+    env_refs = frozenset({"secret", "from_env"})  # secretKeyRef; from_env values go into a Secret of the job's
 
     def __init__(self, pool_name: str, context: str | None, namespace: str, kubeconfig: str | None = None) -> None:
         super().__init__(pool_name)
@@ -208,8 +209,9 @@ class KubernetesBackend(Backend):
 
         return {"manifests": render(spec, placement, "dry-run")}
 
-    async def submit(self, spec: JobSpec, placement: Placement, job_id: str) -> str:
-        from accelctl.backends.k8s_manifests import render
+    async def submit(self, spec: JobSpec, placement: Placement, job_id: str,
+                     secrets: Mapping[str, str] | None = None) -> str:
+        from accelctl.backends.k8s_manifests import env_secret, render
 
         if spec.workdir:
             raise InvalidInput(f"{self.where}: `workdir` cannot be shipped to Kubernetes",
@@ -217,23 +219,37 @@ class KubernetesBackend(Backend):
         objects = [_quantities_as_text(o) for o in render(spec, placement, job_id)]
         job = next(o for o in objects if o["kind"] == "Job")
         name = job["metadata"]["name"]
+        for obj in objects:
+            if obj["kind"] not in ("Service", "Job"):
+                raise InvalidInput(f"{self.where}: cannot submit a {obj['kind']} yet",
+                                   "`accelctl render` prints it for `kubectl apply -f -`")
         created: list[tuple[str, str, str]] = []
         try:
+            secret = None
+            if secrets:  # first, so the job's pods find it; it goes with the Job (owner) when that is deleted
+                secret = env_secret(spec, job_id, name, secrets)
+                await self.call(f"Secret {secret['metadata']['name']}", "core", "create_namespaced_secret",
+                                self.namespace, secret, field_validation="Strict")
+                created.append(("core", "delete_namespaced_secret", secret["metadata"]["name"]))
             for obj in objects:
                 if obj["kind"] == "Service":
                     await self.call(f"Service {name}", "core", "create_namespaced_service", self.namespace, obj,
                                     field_validation="Strict")
                     created.append(("core", "delete_namespaced_service", obj["metadata"]["name"]))
-                elif obj["kind"] == "Job":
-                    await self.call(f"Job {name}", "batch", "create_namespaced_job", self.namespace, obj,
-                                    field_validation="Strict")
                 else:
-                    raise InvalidInput(f"{self.where}: cannot submit a {obj['kind']} yet",
-                                       "`accelctl render` prints it for `kubectl apply -f -`")
+                    made = await self.call(f"Job {name}", "batch", "create_namespaced_job", self.namespace, obj,
+                                           field_validation="Strict")
+                    created.append(("batch", "delete_namespaced_job", name))  # with its pods (below)
+                    if secret is not None:
+                        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": name,
+                                 "uid": made["metadata"]["uid"], "blockOwnerDeletion": False}
+                        await self.call(f"Secret {secret['metadata']['name']}", "core", "patch_namespaced_secret",
+                                        secret["metadata"]["name"], self.namespace,
+                                        {"metadata": {"ownerReferences": [owner]}})
         except AccelctlError:
-            for api, method, obj_name in created:  # nothing left behind
+            for api, method, obj_name in reversed(created):  # nothing left behind
                 try:
-                    await self.call(obj_name, api, method, obj_name, self.namespace)
+                    await self.call(obj_name, api, method, obj_name, self.namespace, propagation_policy="Background")
                 except AccelctlError:
                     pass
             raise

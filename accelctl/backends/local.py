@@ -88,6 +88,20 @@ class LocalRay:
                                 "`accelctl local stop` and `accelctl local start` make a new one")
         return text
 
+    def write_secrets(self, submission_id: str, text: str) -> Path:
+        """Keep a job's secret env (shell exports) in a 0600 file of the pool's private state
+        dir until the job's entrypoint reads and removes it; returns its path."""
+        folder = self.state_file.parent / "job-env"
+        _private_dir(self.state_file.parent)
+        _private_dir(folder)
+        path = folder / submission_id
+        _write_private(path, text)
+        return path
+
+    def drop_secrets(self, submission_id: str) -> None:
+        """Remove a job's secret env file if its entrypoint has not (the job never started)."""
+        (self.state_file.parent / "job-env" / Path(submission_id).name).unlink(missing_ok=True)
+
     def status(self) -> dict[str, Any] | None:
         """The running head's details, or None: {address, token_file, pid, temp_dir,
         ray_version, gcs_address, client_address, started_at}. Never the token."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from accelctl.backends.base import (
     Probe,
     Target,
 )
+from accelctl.backends.shell import exports
 from accelctl.backends.ssh_conn import Connections, SshSettings
 from accelctl.core.jobspec import JobSpec
 from accelctl.core.placement import Placement
@@ -84,11 +85,6 @@ def job_dir(workdir: str, backend_id: str, rank: int | None = None) -> str:
     return top if rank is None else f"{top}/{rank}"
 
 
-def env_script(env: dict[str, str]) -> bytes:
-    """Shell assignments for `env`, every value quoted (names are checked identifiers)."""
-    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()).encode()
-
-
 def launcher(spec: JobSpec, job: str, rank: int, nodes: int, master: str, master_port: int) -> str:
     """The job's run.sh for one rank: its command (quoted) under `timeout` when it has one."""
     command = f"sh -c {shlex.quote(spec.entrypoint)}"
@@ -102,6 +98,7 @@ class SshBackend(Backend):
     """Jobs on the hosts of one SSH pool; a job on N nodes runs on the first N hosts."""
 
     kind = "ssh"
+    env_refs = frozenset({"from_env"})  # values travel on the launch command's stdin
 
     def __init__(self, pool_name: str, hosts: tuple[str, ...], settings: SshSettings, *,
                  workdir: str = ".accelctl/jobs", env: dict[str, str] | None = None,
@@ -206,11 +203,12 @@ class SshBackend(Backend):
                                f"{placement.nodes}")
         return list(self.hosts[:placement.nodes])
 
-    async def submit(self, spec: JobSpec, placement: Placement, job_id: str) -> str:
+    async def submit(self, spec: JobSpec, placement: Placement, job_id: str,
+                     secrets: Mapping[str, str] | None = None) -> str:
         hosts = self._hosts_for(placement)
         backend_id = f"accelctl-{job_id}-{len(hosts)}n"
         master = await asyncio.to_thread(lambda: self.connections.address(hosts[0]).hostname)
-        env = env_script({**self.env, **spec.env})
+        env = exports({**self.env, **spec.plain_env, **(secrets or {})}).encode()
         try:
             # Every host's preparation ends before any failure is raised, so the clean-up below
             # never races one still uploading.

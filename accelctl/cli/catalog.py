@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,10 @@ from accelctl.core.plain import to_plain
 from accelctl.core.query import FILTER_HELP, SORT_FIELDS, AcceleratorQuery, ReadingQuery
 from accelctl.core.query import compare as build_comparison
 from accelctl.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from accelctl.core.jobspec import JobSpec
+    from accelctl.core.placement import Placement
 
 _LIST_FIELDS = ("id", "name", "vendor", "kind", "form", "status", "year", "memory_gb", "memory_type", "mem_bw_tbps",
                 "sram_mb", "sram_bw_tbps", "tflops", "tdp_w", "interconnect", "software", "kubernetes", "aliases",
@@ -207,10 +212,15 @@ def validate(ctx: Context, files: tuple[str, ...], fmt: str) -> None:
     warnings = {name: _sourcing_warnings(name, results) for name, problems in results.items()
                 if not problems and (warn_about is None or os.path.abspath(name) in warn_about)}
     if specs:
+        from accelctl.backends import backend_for
+        from accelctl.backends.jobs import check_env_refs
         from accelctl.core.placement import check_spec_file
 
+        def pool_takes(spec: JobSpec, placement: Placement) -> None:
+            check_env_refs(spec, backend_for(placement.pool))
+
         for spec in specs:
-            results[spec], warnings[spec] = check_spec_file(spec, ctx.inventory)
+            results[spec], warnings[spec] = check_spec_file(spec, ctx.inventory, also=pool_takes)
     count = sum(len(problems) for problems in results.values())
     if fmt != "table":
         emit_data([{"file": name, "ok": not problems, "problems": [p.__dict__ for p in problems],

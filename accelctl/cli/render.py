@@ -72,6 +72,13 @@ def render(ctx: Context, spec_path: str, pool: str | None, fmt: str, jobset: boo
         sys.stdout.write(json.dumps(k8s.as_list(objects), indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(k8s.to_yaml(objects))
+    from_env = {name: ref.from_env for name, ref in spec.env_refs.items() if ref.from_env}
+    if from_env:
+        # `submit` makes this Secret from the caller's environment; a rendered job needs it made by hand.
+        secret = k8s.env_secret_name(objects[-1]["metadata"]["name"])
+        literals = " ".join(f'--from-literal={name}="${var}"' for name, var in from_env.items())
+        sys.stderr.write(f"note: the job reads {', '.join(from_env)} from Secret {secret}; before applying, "
+                         f"create it: kubectl create secret generic {secret} {literals}\n")
 
 
 def locate_pool_problem(error: PoolProblem, files: tuple[str, ...]) -> AccelctlError:

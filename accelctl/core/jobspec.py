@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from accelctl.core.models import CPU, Resources, all_checks, check, check_counts, check_range, check_text, valid_id
+from accelctl.core.models import (
+    CPU,
+    ENV_NAME,
+    EnvRef,
+    Resources,
+    all_checks,
+    check,
+    check_counts,
+    check_range,
+    check_text,
+    valid_id,
+)
 from accelctl.core.problems import Problem, ProblemsFound
 
 if TYPE_CHECKING:
@@ -41,7 +53,7 @@ class JobSpec:
     pool: str | None = None
     image: str | None = None  # container backends
     workdir: str | None = None  # local dir shipped with the job (relative to the spec file)
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str | EnvRef] = field(default_factory=dict)  # plain values, or references (EnvRef)
     resources: Resources = field(default_factory=Resources)
     timeout: int | str | None = None  # seconds, or 30s / 10m / 2h / 1d
     retries: int = 0
@@ -57,6 +69,8 @@ class JobSpec:
               "`accelerator: auto` needs `model:` (a catalog model) to size the job")
         check(bool(self.command), "command", "must not be empty")
         check_counts(self)
+        for name in self.env:
+            check(bool(ENV_NAME.match(name)), "env", f'"{name}" is not an environment variable name')
         check_range(self, ("retries",), 0, 100)
         check(self.topology is None or bool(re.match(r"^\d+(x\d+){1,2}$", self.topology)), "topology",
                f'"{self.topology}" is not a topology: use e.g. 2x4 or 2x2x1')
@@ -65,16 +79,44 @@ class JobSpec:
                    f'"{self.timeout}" is not a duration: use seconds or 30s, 10m, 2h, 1d')
         check(not isinstance(self.timeout, int) or self.timeout > 0, "timeout", "must be positive")
 
-    def problem(self, key: str, message: str) -> Problem:
+    def problem(self, key: str, message: str, hint: str = "") -> Problem:
         """A Problem pinned to where `key` was set: its line and column in the spec file,
-        or `--set` when an override gave it (the loader records which)."""
+        or `--set` when an override gave it (the loader records which). `env.NAME` keys are
+        pinned to the variable's own line."""
         where: dict[str, tuple[str, int, int]] = getattr(self, "_where", {})
-        path, line, column = where.get(key, (self.path or "<spec>", 0, 0))
-        return Problem(path, line, column, key, message)
+        path, line, column = where.get(key) or where.get(key.split(".")[0], (self.path or "<spec>", 0, 0))
+        return Problem(path, line, column, key, f"{message}; {hint}" if hint else message)
 
     def given(self, key: str) -> bool:
         """Whether the spec file or an override set `key` (rather than its default)."""
         return key in getattr(self, "_where", {})
+
+    @property
+    def plain_env(self) -> dict[str, str]:
+        """The env values given in the spec itself (no references)."""
+        return {k: v for k, v in self.env.items() if isinstance(v, str)}
+
+    @property
+    def env_refs(self) -> dict[str, EnvRef]:
+        """The env values given by reference (`secret:` or `from_env:`)."""
+        return {k: v for k, v in self.env.items() if isinstance(v, EnvRef)}
+
+    def secret_values(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The `from_env` values, read from `environ` (the process's own by default) now, at
+        submit time; an unset variable is a problem pinned to its line in the spec."""
+        environ = os.environ if environ is None else environ
+        values, problems = {}, []
+        for name, ref in self.env_refs.items():
+            if ref.from_env is None:
+                continue
+            if ref.from_env in environ:
+                values[name] = environ[ref.from_env]
+            else:
+                problems.append(self.problem(f"env.{name}", f"${ref.from_env} is not set in this shell",
+                                             hint=f"export {ref.from_env}=... before submitting"))
+        if problems:
+            raise ProblemsFound(problems)
+        return values
 
     @property
     def timeout_s(self) -> int | None:
@@ -141,6 +183,8 @@ def load_jobspec(path: str | os.PathLike[str], overrides: list[str] | tuple[str,
     # Where each top-level field came from, for problems found later (placement, backends).
     where = {str(k): ("--set", 0, 0) if k in overridden else (doc.path, *doc.position((k,)))
              for k in data if k != "path"}
+    if "env" not in overridden and isinstance(data.get("env"), dict):
+        where.update({f"env.{k}": (doc.path, *doc.position(("env", k))) for k in data["env"]})
     object.__setattr__(spec, "_where", where)
     workdir = spec.workdir_path
     if workdir is not None and not workdir.is_dir():

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 # Validation settings pydantic reads from each class (no pydantic import needed).
 STRICT = {"extra": "forbid", "strict": True}
@@ -335,6 +335,40 @@ class Resources:
         assert m  # checked in __post_init__
         number = self.memory[: len(self.memory) - len(m.group(2) or "")]
         return int(float(number) * _UNITS[m.group(2) or ""])
+
+
+_SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # a DNS subdomain (Kubernetes object name)
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")  # a Secret's data key
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class EnvRef:
+    """An env value that never lands in a file accelctl writes: `{secret: NAME}` (a key of a
+    Kubernetes Secret, by default the variable's own name) or `{from_env: VAR}` (the
+    submitting shell's variable, read at submit time and handed to the pool out of band)."""
+
+    __pydantic_config__ = {"extra": "forbid", "strict": True}
+    PLAIN_OMITS_NONE: ClassVar[bool] = True
+    secret: str | None = None
+    key: str | None = None
+    from_env: str | None = None
+
+    @all_checks
+    def __post_init__(self) -> None:
+        check((self.secret is None) != (self.from_env is None), "secret",
+              "give either `secret: NAME` (a Kubernetes Secret) or `from_env: VAR` (your shell's variable)")
+        check(self.secret is None or bool(_SECRET_NAME.match(self.secret)), "secret",
+              f'"{self.secret}" is not a Secret name: lowercase letters, digits, "-" and "."')
+        check(self.key is None or (self.secret is not None and bool(_SECRET_KEY.match(self.key))), "key",
+              "`key` goes with `secret:` and takes letters, digits, \"-\", \"_\" and \".\"")
+        check(self.from_env is None or bool(ENV_NAME.match(self.from_env)), "from_env",
+              f'"{self.from_env}" is not an environment variable name')
+
+    @property
+    def kind(self) -> str:
+        """`secret` or `from_env`: what a pool must support to run a job with this value."""
+        return "secret" if self.secret is not None else "from_env"
 
 
 Attention = Literal["mha", "gqa", "mqa", "mla"]

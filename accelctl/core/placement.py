@@ -7,6 +7,7 @@ does not have, more chips per node than its hosts carry) are pinned to the spec'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -179,12 +180,17 @@ def _misfit(accelerator: str, count: int, nodes: int, pool: Pool, inventory: Inv
     return None
 
 
-def check_spec_file(path: str, inventory: Inventory) -> tuple[list[Problem], list[str]]:
+def check_spec_file(path: str, inventory: Inventory,
+                    also: Callable[[JobSpec, Placement], None] | None = None) -> tuple[list[Problem], list[str]]:
     """What `submit --dry-run` would find wrong in a job spec (for `accelctl validate`):
     (problems, warnings). That no pool of this inventory fits is a warning: the spec itself
-    can be right; a named pool that cannot run it is a problem of its `pool` field."""
+    can be right; a named pool that cannot run it is a problem of its `pool` field. `also`:
+    further checks of the placed spec (the pool's backend's), raising ProblemsFound."""
     try:
-        place(load_jobspec(path, inventory=inventory), inventory)
+        spec = load_jobspec(path, inventory=inventory)
+        placement = place(spec, inventory)
+        if also is not None:
+            also(spec, placement)
     except ProblemsFound as e:
         return e.problems, []
     except NoPoolFits as e:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from accelctl.core import chips
 from accelctl.core.models import (
+    ENV_NAME,
     STRICT,
     Strings,
     all_checks,
@@ -75,7 +76,7 @@ class RayPool(PoolBase):
         check_text(self, ("auth_token_file", "auth_token_env"))
         check(not (self.auth_token_file and self.auth_token_env), "auth_token_env",
               "set auth_token_file or auth_token_env, not both")
-        check(self.auth_token_env is None or bool(re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", self.auth_token_env)),
+        check(self.auth_token_env is None or bool(ENV_NAME.match(self.auth_token_env)),
               "auth_token_env", f'"{self.auth_token_env}" is not an environment variable name')
 
     @property
@@ -249,7 +250,7 @@ class SshPool(PoolBase):
               f"the pool has {len(self.hosts)} host(s), so at most {len(self.hosts)} node(s)")
         check("\n" not in self.workdir and "\0" not in self.workdir, "workdir", "must be one line")
         for name in self.env:
-            check(bool(_ENV_NAME.match(name)), "env", f'"{name}" is not an environment variable name')
+            check(bool(ENV_NAME.match(name)), "env", f'"{name}" is not an environment variable name')
 
     @property
     def location(self) -> str:
@@ -257,9 +258,8 @@ class SshPool(PoolBase):
 
 
 # SshPool's checks: a host as ~/.ssh/config or a user names it (no spaces, no shell or option
-# syntax); environment variable names; the host key policies.
+# syntax); the host key policies.
 _SSH_HOST = re.compile(r"^[A-Za-z0-9_.:%\[\]-]+$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HostKeyPolicy = Literal["strict", "accept-new"]
 
 

@@ -10,7 +10,7 @@ connection. The contract suite runs the same assertions over it and over real Ra
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,7 +122,8 @@ class FakeBackend(Backend):
     def plan(self, spec: JobSpec, placement: Placement) -> dict[str, Any]:
         return {"resources": {"fake": float(placement.count)}}
 
-    async def submit(self, spec: JobSpec, placement: Placement, job_id: str) -> str:
+    async def submit(self, spec: JobSpec, placement: Placement, job_id: str,
+                     secrets: Mapping[str, str] | None = None) -> str:
         backend_id = f"fake-{job_id}"
         self.cluster.start(backend_id, self.scripts[spec.name])
         return backend_id

@@ -18,7 +18,7 @@ import yaml
 from accelctl.backends import k8s_manifests as k8s
 from accelctl.core import chips
 from accelctl.core.jobspec import JobSpec
-from accelctl.core.models import Resources
+from accelctl.core.models import EnvRef, Resources
 from accelctl.core.placement import Placement
 from accelctl.core.pools import KubernetesPool, Toleration
 from accelctl.core.problems import ProblemsFound
@@ -354,3 +354,21 @@ def test_refuses_more_chips_per_node_than_the_pool_has() -> None:
     s, placement = CASES["mi300x-8"]()
     with pytest.raises(k8s.PoolProblem, match="has 8 chip"):
         k8s.render(s, Placement(placement.pool, placement.accelerator, 16, 1), JOB_ID)
+
+
+def test_env_references_become_secret_key_refs_and_values_stay_out() -> None:
+    """`{secret: NAME}` -> the user's Secret (key defaults to the variable's name);
+    `{from_env: VAR}` -> the job's own Secret, which only submit makes (base64 data)."""
+    s = spec(env={"PLAIN": "p", "DB": EnvRef(secret="db-creds"), "PW": EnvRef(secret="db-creds", key="pw"),
+                  "TOKEN": EnvRef(from_env="MY_TOKEN")})
+    objects = k8s.render(s, Placement(pool(accelerator="cpu"), "cpu", 1, 1), JOB_ID)
+    job = objects[-1]
+    secret_name = k8s.env_secret_name(job["metadata"]["name"])
+    assert env(job) == {"PLAIN": "p",
+                        "DB": {"secretKeyRef": {"name": "db-creds", "key": "DB"}},
+                        "PW": {"secretKeyRef": {"name": "db-creds", "key": "pw"}},
+                        "TOKEN": {"secretKeyRef": {"name": secret_name, "key": "TOKEN"}}}
+    assert_valid(objects)
+    made = k8s.env_secret(s, JOB_ID, job["metadata"]["name"], {"TOKEN": "hunter2"})
+    assert made["metadata"]["name"] == secret_name and made["data"] == {"TOKEN": "aHVudGVyMg=="}
+    assert "hunter2" not in yaml.safe_dump(objects)

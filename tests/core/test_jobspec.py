@@ -8,6 +8,7 @@ import pytest
 
 from accelctl.core.inventory import load_inventory
 from accelctl.core.jobspec import load_jobspec
+from accelctl.core.plain import to_plain
 from accelctl.core.placement import place, shape
 from accelctl.core.problems import ProblemsFound
 from accelctl.errors import InvalidInput
@@ -126,3 +127,32 @@ def test_every_problem_of_a_file_in_one_pass(tmp_path: Path) -> None:
         r = run_accelctl(*args, str(spec))
         assert [line.split(": ", 2)[1] for line in r.stderr.splitlines() if line.startswith(str(spec))] == [
             "accelerator", "timeout", "count"], (args, r.stderr)
+
+
+def test_env_references_load_and_only_references_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text("name: j\ncommand: echo\nenv:\n  A: plain\n  B: {from_env: MY_B}\n  C: {secret: creds, key: c}\n")
+    spec = load_jobspec(path)
+    assert spec.plain_env == {"A": "plain"} and set(spec.env_refs) == {"B", "C"}
+    assert spec.secret_values({"MY_B": "value-b"}) == {"B": "value-b"}
+    assert to_plain(spec)["env"] == {"A": "plain", "B": {"from_env": "MY_B"}, "C": {"secret": "creds", "key": "c"}}
+    with pytest.raises(ProblemsFound) as e:
+        spec.secret_values({})
+    assert str(e.value) == f"{path}:5:6: env.B: $MY_B is not set in this shell; export MY_B=... before submitting"
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("{}", "env.X.secret: give either `secret: NAME` (a Kubernetes Secret) or `from_env: VAR`"),
+    ("{secret: a, from_env: B}", "env.X.secret: give either"),
+    ("{from_env: 'A B'}", 'env.X.from_env: "A B" is not an environment variable name'),
+    ("{secret: Creds}", 'env.X.secret: "Creds" is not a Secret name'),
+    ("{from_env: A, key: k}", "env.X.key: `key` goes with `secret:`"),
+    ("{form_env: A}", 'env.X.form_env: unknown field (did you mean "from_env"?)'),
+    ("3", "env.X: Input should be a valid string, or {from_env: VAR} or {secret: NAME} (got 3)"),
+])
+def test_bad_env_references_get_one_clear_message(tmp_path: Path, value: str, message: str) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(f"name: j\ncommand: echo\nenv:\n  X: {value}\n")
+    with pytest.raises(ProblemsFound) as e:
+        load_jobspec(path)
+    assert len(e.value.problems) == 1 and message in str(e.value)

@@ -5,6 +5,7 @@ timestamped log entries, the way the container runtime does."""
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -232,6 +233,10 @@ class Cluster:
                     env[var["name"]] = index
                 elif path == "metadata.name":
                     env[var["name"]] = name
+        secret_env = self._wait_for_secrets(ns, name, main)
+        if secret_env is None:
+            return  # the pod was deleted while it waited
+        env.update(secret_env)
         workdir = main.get("workingDir")
         cwd = workdir if workdir and os.path.isdir(workdir) else self.workdir
         stamp = now_rfc3339()
@@ -300,6 +305,34 @@ class Cluster:
         self._set_pod(ns, name, {"phase": "Succeeded" if code == 0 else "Failed", "containerStatuses": [
             {"name": container_name, "ready": False, "restartCount": 0, "state": {"terminated": state}}]})
 
+    def _wait_for_secrets(self, ns: str, name: str, main: dict[str, Any]) -> dict[str, str] | None:
+        """The container's `secretKeyRef` values. As the kubelet does, a missing Secret or key
+        leaves the container waiting (CreateContainerConfigError, the kubelet's message) and is
+        tried again until it appears; None once the pod is gone."""
+        while True:
+            values, problem = {}, ""
+            for var in main.get("env") or []:
+                ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+                if not ref:
+                    continue
+                secret = self.store.find("secrets", ns, ref["name"])
+                if secret is None:
+                    problem = f'secret "{ref["name"]}" not found'
+                    break
+                data = secret.get("data") or {}
+                if ref["key"] not in data:
+                    problem = f"couldn't find key {ref['key']} in Secret {ns}/{ref['name']}"
+                    break
+                values[var["name"]] = base64.b64decode(data[ref["key"]]).decode()
+            if not problem:
+                return values
+            if self.store.find("pods", ns, name) is None:
+                return None
+            self._set_pod(ns, name, {"phase": "Pending", "containerStatuses": [
+                {"name": main["name"], "ready": False, "restartCount": 0, "image": main.get("image", ""),
+                 "state": {"waiting": {"reason": "CreateContainerConfigError", "message": problem}}}]})
+            time.sleep(0.2)
+
     def _set_pod(self, ns: str, name: str, status: dict[str, Any]) -> None:
         try:
             self.store.update("pods", ns, name, lambda p: p["status"].update(status))
@@ -330,10 +363,16 @@ class Cluster:
         return obj
 
     def delete_job(self, ns: str, name: str, propagation: str) -> dict[str, Any]:
-        """Remove a Job; with Background or Foreground propagation its pods too (batch/v1's
-        default, like the real server's, is to orphan them)."""
+        """Remove a Job; with Background or Foreground propagation its dependents too (its pods,
+        and Secrets whose only owner it is); batch/v1's default, like the real server's, is to
+        orphan them."""
         obj = self.store.delete("jobs", ns, name)
         if propagation in ("Background", "Foreground"):
+            secrets, _ = self.store.list("secrets", ns)
+            for secret in secrets:
+                owners = secret["metadata"].get("ownerReferences") or []
+                if owners and all(o.get("uid") == obj["metadata"]["uid"] for o in owners):
+                    self.store.delete("secrets", ns, secret["metadata"]["name"])
             pods, _ = self.store.list("pods", ns, f"batch.kubernetes.io/controller-uid={obj['metadata']['uid']}")
             for pod in pods:
                 try:

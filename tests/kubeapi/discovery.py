@@ -10,7 +10,8 @@ from typing import Any
 from tests.kubeapi.store import RESOURCES
 
 _VERBS = ["create", "delete", "get", "list", "patch", "watch"]
-_SHORT = {"pods": ["po"], "services": ["svc"], "events": ["ev"], "namespaces": ["ns"], "nodes": ["no"], "jobs": []}
+_SHORT = {"pods": ["po"], "services": ["svc"], "events": ["ev"], "namespaces": ["ns"], "nodes": ["no"], "jobs": [],
+          "secrets": []}
 VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.0-accelctl-test-double", "gitCommit": "0" * 40,
            "gitTreeState": "clean", "buildDate": "2026-11-28T00:00:00Z", "goVersion": "go1.22.0",
            "compiler": "gc", "platform": "linux/amd64"}

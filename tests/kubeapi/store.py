@@ -13,6 +13,7 @@ from typing import Any
 RESOURCES: dict[str, tuple[str, str, bool]] = {
     "pods": ("Pod", "v1", True),
     "services": ("Service", "v1", True),
+    "secrets": ("Secret", "v1", True),
     "events": ("Event", "v1", True),
     "namespaces": ("Namespace", "v1", False),
     "nodes": ("Node", "v1", False),

@@ -35,6 +35,7 @@ _JOB_SPEC = {"template", "completions", "parallelism", "completionMode", "backof
 _SERVICE_SPEC = {"selector", "clusterIP", "clusterIPs", "ports", "type", "publishNotReadyAddresses",
                  "sessionAffinity", "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy", "externalName"}
 _TOP = {"apiVersion", "kind", "metadata", "spec", "status"}
+_SECRET_TOP = {"apiVersion", "kind", "metadata", "type", "data", "stringData", "immutable"}
 _EVENT_TOP = _TOP | {"involvedObject", "reason", "message", "type", "source", "firstTimestamp", "lastTimestamp",
                      "count", "eventTime", "reportingComponent", "reportingInstance", "action", "related",
                      "series"}
@@ -48,7 +49,7 @@ def _unknown(obj: Any, allowed: set[str], path: str, found: list[str]) -> None:
 def unknown_fields(resource: str, obj: dict[str, Any]) -> list[str]:
     """Field paths the schema does not know (checked where accelctl writes)."""
     found: list[str] = []
-    _unknown(obj, _EVENT_TOP if resource == "events" else _TOP, "", found)
+    _unknown(obj, {"events": _EVENT_TOP, "secrets": _SECRET_TOP}.get(resource, _TOP), "", found)
     _unknown(obj.get("metadata"), _META, "metadata.", found)
     spec = obj.get("spec") or {}
     pod_spec, prefix = None, ""
