@@ -157,13 +157,23 @@ def save(pool: str, results: list[HostProbe]) -> None:
 
 
 def load(pool: str) -> tuple[float, list[HostProbe]] | None:
-    """The last probe of a pool and its time, or None."""
+    """The last probe of a pool and its time, or None (also for a damaged or foreign file)."""
     try:
         data = json.loads(cache_file(pool).read_text())
-        hosts = [HostProbe(h["host"], h["ok"], [Device(**d) for d in h["devices"]], h["error"]) for h in data["hosts"]]
+        hosts = [HostProbe(h["host"], h["ok"], [_device(d) for d in h["devices"]], h["error"]) for h in data["hosts"]]
+        return float(data["time"]), hosts
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return float(data["time"]), hosts
+
+
+def _device(fields: dict[str, Any]) -> Device:
+    """A Device from the cache file, its types checked (summary() formats them)."""
+    device = Device(**fields)
+    optional = ((device.id, str), (device.memory_gib, (int, float)), (device.driver, str))
+    if not (isinstance(device.name, str) and isinstance(device.count, int)
+            and all(value is None or isinstance(value, kind) for value, kind in optional)):
+        raise TypeError(f"a device of unexpected types: {fields}")
+    return device
 
 
 def summary(results: list[HostProbe]) -> str:
