@@ -197,7 +197,8 @@ def jobs_cmd(pool: str | None, show_all: bool, prune: bool, fmt: str) -> None:
     if fmt != "table":
         emit_data([{"id": r.id, "name": r.name, "pool": r.pool, "backend": r.backend, "state": str(r.state),
                     "submitted_at": timestamp(r.submitted_at), "ended_at": timestamp(r.ended_at),
-                    "exit_code": r.exit_code, "note": notes.get(r.id, "")} for r in records], fmt)
+                    "exit_code": r.exit_code, "message": r.message, "note": notes.get(r.id, "")}
+                   for r in records], fmt)
         return
     rows = [(r.id, r.name, r.pool, r.state + (" (?)" if r.id in notes else ""), timestamp(r.submitted_at) or "-",
              duration(r.submitted_at, r.ended_at), "-" if r.exit_code is None else str(r.exit_code))

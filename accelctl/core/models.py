@@ -348,7 +348,7 @@ class EnvRef:
     Kubernetes Secret, by default the variable's own name) or `{from_env: VAR}` (the
     submitting shell's variable, read at submit time and handed to the pool out of band)."""
 
-    __pydantic_config__ = {"extra": "forbid", "strict": True}
+    __pydantic_config__ = STRICT
     PLAIN_OMITS_NONE: ClassVar[bool] = True
     secret: str | None = None
     key: str | None = None
