@@ -8,8 +8,8 @@ import pytest
 
 from accelctl.core.inventory import load_inventory
 from accelctl.core.jobspec import load_jobspec
-from accelctl.core.plain import to_plain
 from accelctl.core.placement import place, shape
+from accelctl.core.plain import to_plain
 from accelctl.core.problems import ProblemsFound
 from accelctl.errors import InvalidInput
 from tests.conftest import REPO, run_accelctl
