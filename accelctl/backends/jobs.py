@@ -5,6 +5,7 @@ from wherever it still is. One home for each."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
@@ -93,10 +94,13 @@ async def refresh_states(store: JobStore, records: list[JobRecord],
                          timeout: float = REFRESH_TIMEOUT_S) -> dict[str, str]:
     """Ask each job's backend for its state, all at once, each within `timeout`.
 
-    New states go to the store. An unreachable pool keeps its jobs' last known state;
-    the returned notes (by job id) say why.
+    New states go to the store. A job whose pool answers but cannot tell its state (a
+    restarted Ray head has forgotten its jobs; a stopped local pool has ended them) is lost:
+    it is recorded as UNKNOWN, with the pool's words as its message. An unreachable pool
+    keeps its jobs' last known state; the returned notes (by job id) say why.
     """
     notes: dict[str, str] = {}
+    failed: dict[tuple[str, str, str], list[tuple[JobRecord, AccelctlError]]] = {}
 
     async def one(record: JobRecord) -> None:
         try:
@@ -105,13 +109,34 @@ async def refresh_states(store: JobStore, records: list[JobRecord],
             notes[record.id] = f"pool {record.pool} did not answer within {timeout:g} s"
             return
         except AccelctlError as e:
-            notes[record.id] = e.message
+            failed.setdefault(_reached_by(record), []).append((record, e))
             return
         if (status.state, status.message) != (record.state, record.message):
             await record_status(store, record, status, backend_of(record))
 
     await asyncio.gather(*(one(r) for r in records))
+    await asyncio.gather(*(_lost_or_unreached(store, jobs, notes, timeout) for jobs in failed.values()))
     return notes
+
+
+def _reached_by(record: JobRecord) -> tuple[str, str, str]:
+    """Jobs with the same key are reached the same way: one probe answers for them all."""
+    return record.pool, record.backend, json.dumps(record.target, sort_keys=True)
+
+
+async def _lost_or_unreached(store: JobStore, failures: list[tuple[JobRecord, AccelctlError]],
+                             notes: dict[str, str], timeout: float) -> None:
+    """Jobs of one pool whose state could not be read: if the pool itself answers, they are
+    lost (UNKNOWN); else they keep their last state and get a note."""
+    try:
+        answers = (await asyncio.wait_for(backend_of(failures[0][0]).probe(), timeout)).ok
+    except (TimeoutError, AccelctlError):
+        answers = False
+    for record, error in failures:
+        if not answers:
+            notes[record.id] = error.message
+        elif (record.state, record.message) != (JobState.UNKNOWN, error.message):
+            await asyncio.to_thread(store.update, record.id, JobState.UNKNOWN, message=error.message)
 
 
 async def record_status(store: JobStore, record: JobRecord, status: JobStatus, backend: Backend) -> None:

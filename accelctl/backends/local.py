@@ -128,18 +128,37 @@ class LocalRay:
 
     def ensure_started(self, progress: Callable[[str], None] | None = None) -> str:
         """The head's address; starts it first when it is not running. Two commands that
-        both find it stopped start it once: the second waits for the first."""
-        running = self.status()
-        if running:
-            return str(running["address"])
+        both find it stopped start it once: the second waits for the first.
+
+        Always under the lock, even to find it running: a head being started answers
+        /api/version (so `status` sees it) seconds before its node is registered, and a
+        submission in between would be refused for want of a node. The starter holds the
+        lock until the head is ready.
+        """
         _private_dir(self.state_file.parent)
         lock = os.open(self.state_file.with_name("local-pool.lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             running = self.status()
-            return str(running["address"]) if running else self.start(progress)
+            if running:
+                return str(running["address"])
+            state = self._state()
+            if state and _head_runs(state):  # up, but too busy to answer within status()'s timeout
+                return self._wait_until_ready(str(state.get("address", "")))
+            return self.start(progress)
         finally:
             os.close(lock)
+
+    def _wait_until_ready(self, address: str) -> str:
+        """`address` once the running head's node is registered; AccelctlError after
+        START_TIMEOUT_S. A head that runs is never replaced here: its jobs would end with it."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _agent_ready(address, self.token()):
+            if time.monotonic() > deadline:
+                raise AccelctlError(f"the local pool runs but does not answer at {address}",
+                                    "`accelctl local stop` stops it; the next job starts a new one")
+            time.sleep(0.25)
+        return address
 
     def start(self, progress: Callable[[str], None] | None = None) -> str:
         """Start a head and wait until its Jobs API answers; return its address.

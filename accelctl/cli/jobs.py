@@ -87,10 +87,12 @@ async def _follow(record: JobRecord, source: JobLog, since: Any = 0) -> int:
     from accelctl.backends.jobs import record_status
     from accelctl.core.store import default_store
 
+    notices = _OutageNotices()
     try:
         # aclosing: the stream (and its connection) is closed on every way out, a closed stdout too.
-        async with aclosing(source.logs(record.backend_id, follow=True, since=since, notice=say)) as stream:
+        async with aclosing(source.logs(record.backend_id, follow=True, since=since, notice=notices)) as stream:
             async for batch in stream:
+                notices.output_arrived()
                 _write(batch)
         status = await source.status(record.backend_id)
     except (KeyboardInterrupt, CancelledError):
@@ -103,6 +105,24 @@ async def _follow(record: JobRecord, source: JobLog, since: Any = 0) -> int:
         detail = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
         say(f"job {record.id} {status.state.lower()}{detail}{': ' + status.message if status.message else ''}")
     return _EXIT.get(status.state, ExitStatus.ERROR)
+
+
+class _OutageNotices:
+    """The notices of one follow, on stderr: a reconnect notice that repeats the last one word
+    for word, with no output in between, is the same outage retried (a pool that is gone is
+    retried every fraction of a second until it counts as gone) and is said once."""
+
+    def __init__(self) -> None:
+        self.last_reconnect: str | None = None
+
+    def __call__(self, message: str, *, reconnect: bool = False) -> None:
+        if reconnect and message == self.last_reconnect:
+            return
+        self.last_reconnect = message if reconnect else None
+        say(message, reconnect=reconnect)
+
+    def output_arrived(self) -> None:
+        self.last_reconnect = None
 
 
 def _write(batch: LogBatch) -> None:
@@ -172,14 +192,18 @@ async def _logs(record: JobRecord, follow: bool, tail: int | None) -> int:
 @click.command(name="jobs")
 @click.option("--pool", metavar="P", help="Only jobs of this pool.")
 @click.option("--all", "show_all", is_flag=True, help="Include finished jobs.")
-@click.option("--prune", is_flag=True, help="Forget finished jobs (of --pool, or all) and the output kept for them.")
+@click.option("--prune", is_flag=True, help="Forget finished and lost (UNKNOWN) jobs (of --pool, or all) and their kept output.")
 @output_option
 def jobs_cmd(pool: str | None, show_all: bool, prune: bool, fmt: str) -> None:
     """List jobs, refreshing live states from every backend at once.
 
+    A pool that does not answer leaves its jobs' last known state, marked "(?)". A job its
+    pool answers for but no longer knows (a restarted Ray head forgets its jobs; a stopped
+    local pool has ended them) is UNKNOWN from then on, with the pool's words on stderr.
+
     A finished job's output is kept (compressed, in the XDG state dir, up to
     $ACCELCTL_LOG_ARCHIVE_MB in all, oldest dropped first) so `accelctl logs` works after
-    its pool has gone; `--prune` forgets finished jobs and their output.
+    its pool has gone; `--prune` forgets finished and lost jobs and their output.
     """
     from accelctl.core.store import default_store
 
@@ -206,6 +230,9 @@ def jobs_cmd(pool: str | None, show_all: bool, prune: bool, fmt: str) -> None:
     emit_table(("ID", "NAME", "POOL", "STATE", "SUBMITTED", "DURATION", "EXIT"), rows)
     for job_id, note in notes.items():
         say(f"{job_id}: {note}")
+    for record in records:
+        if record.state == JobState.UNKNOWN and record.id not in notes:
+            say(f"{record.id}: state unknown: {record.message or 'its pool could not say'}")
     hidden = 0 if show_all else len(store.list(pool=pool)) - len(records)
     if hidden:
         say(f"{hidden} finished job(s) hidden; --all shows them")
@@ -215,10 +242,11 @@ def _prune(store: JobStore, pool: str | None) -> None:
     from accelctl.core.logarchive import default_archive
 
     archive = default_archive()
-    finished = [r for r in store.list(pool=pool) if r.terminal]
+    # A lost job (UNKNOWN: its pool answers but no longer knows it) will not end either.
+    finished = [r for r in store.list(pool=pool) if r.terminal or r.state == JobState.UNKNOWN]
     store.delete([r.id for r in finished])
     kept = sum(archive.remove(r.id) for r in finished)
-    say(f"forgot {len(finished)} finished job(s) and the output kept for {kept} of them")
+    say(f"forgot {len(finished)} finished or lost job(s) and the output kept for {kept} of them")
 
 
 @click.command()

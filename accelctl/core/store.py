@@ -1,25 +1,33 @@
 """The job store: every submitted job, in SQLite (WAL) under the XDG state dir.
 
 Safe with many accelctl processes at once: each call is one short transaction,
-and SQLite's WAL lets readers run beside a writer.
+and SQLite's WAL lets readers run beside a writer. SQLite's busy timeout covers the
+ordinary waits for a lock; the few moments when SQLite answers "database is locked" at
+once (see `_retry_busy`) are retried here.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from accelctl.core.jobstate import JobState
 from accelctl.core.problems import did_you_mean
 from accelctl.errors import AccelctlError, NotFound
 
 SCHEMA_VERSION = 1  # PRAGMA user_version of a current store
+BUSY_TIMEOUT_S = 30.0  # how long one store operation waits for the file to be free, in all
+_BUSY_FIRST_DELAY_S = 0.005
+_BUSY_MAX_DELAY_S = 0.25
+T = TypeVar("T")
 
 # Version 0 (the first store) kept an `address` column; version 1 keeps a JSON target.
 _SCHEMA_V1 = """
@@ -85,27 +93,36 @@ class JobStore:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            _migrate(conn, self.path)
+        # timeout= is SQLite's busy timeout, in force before the first statement below.
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                _migrate(conn, self.path)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
-    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[JobRecord]:
+    def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """`operation` on a fresh connection (one short transaction), retried while the file
+        is busy; any SQLite error becomes one line naming the store."""
         try:
-            with closing(self._connect()) as conn:
-                return [_record(r) for r in conn.execute(sql, args)]
+            return _retry_busy(lambda: self._once(operation))
         except sqlite3.Error as e:
-            raise AccelctlError(f"job store {self.path}: {e}") from None
+            raise AccelctlError(f"job store {self.path}: {e}",
+                                "another accelctl holds it too long, or the file is damaged") from None
+
+    def _once(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        with closing(self._connect()) as conn:
+            return operation(conn)
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[JobRecord]:
+        return self._run(lambda conn: [_record(r) for r in conn.execute(sql, args)])
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> None:
-        try:
-            with closing(self._connect()) as conn:
-                conn.execute(sql, args)
-        except sqlite3.Error as e:
-            raise AccelctlError(f"job store {self.path}: {e}") from None
+        self._run(lambda conn: conn.execute(sql, args))
 
     def add(self, record: JobRecord) -> None:
         """Insert a new job."""
@@ -159,6 +176,34 @@ class JobStore:
                            "type more of the id")
         recent = [r.id for r in self.list()[:50]]
         raise NotFound(f'no job "{prefix}"{did_you_mean(prefix, recent)}', "see `accelctl jobs --all`")
+
+
+def _retry_busy(attempt: Callable[[], T], budget_s: float = BUSY_TIMEOUT_S) -> T:
+    """`attempt()`, repeated (with jittered backoff, for up to `budget_s`) while SQLite says
+    the database is busy.
+
+    The busy timeout does not cover every wait: SQLite answers SQLITE_BUSY at once, without
+    waiting, to a connection that opens the file while another one runs WAL recovery or, as
+    the last to close, checkpoints and removes the WAL. Fifty `accelctl submit`s at once hit
+    that. Each store operation is one autocommit statement (or the migration, one
+    transaction), so one that failed busy changed nothing and is safe to repeat.
+    """
+    deadline = time.monotonic() + budget_s
+    delay = _BUSY_FIRST_DELAY_S
+    while True:
+        try:
+            return attempt()
+        except sqlite3.OperationalError as e:
+            if not _is_busy(e) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay * random.uniform(0.5, 1.5))  # jitter: the waiters do not retry in step
+        delay = min(delay * 2, _BUSY_MAX_DELAY_S)
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY or one of its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, ...)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def _like_prefix(prefix: str) -> str:

@@ -63,7 +63,7 @@ def test_the_job_store_is_read_and_migrated(release: str) -> None:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert run_accelctl("jobs", "--prune").returncode == 0
     left = json.loads(run_accelctl("jobs", "--all", "-o", "json").stdout)
-    assert all(j["state"] not in ("SUCCEEDED", "FAILED", "CANCELLED") for j in left) and left
+    assert {j["state"] for j in left} <= {"PENDING", "RUNNING"}  # finished and lost jobs forgotten
 
 
 def test_kept_output_is_read() -> None:

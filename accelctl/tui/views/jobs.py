@@ -1,6 +1,12 @@
-"""Every job in the store, with states refreshed live from the backends."""
+"""Every job in the store, with states refreshed live from the backends.
+
+The store is read off the event loop: with many accelctl processes writing at once (fifty
+submits from a shell loop), opening it can wait on their locks, and the TUI must not.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +17,7 @@ from textual.widgets import Static
 from accelctl.backends.jobs import refresh_states
 from accelctl.core.numbers import duration, timestamp
 from accelctl.core.store import JobRecord, JobStore
+from accelctl.errors import AccelctlError
 from accelctl.tui.widgets.virtual_table import Column, VirtualTable
 
 # In a narrow window the columns of lowest priority are hidden whole, never cut.
@@ -44,6 +51,9 @@ class JobsView(Vertical):
         self.show_all = True
         self.records: dict[str, JobRecord] = {}
         self.notes: dict[str, str] = {}
+        self.store_error = ""  # why the last read of the store failed ("" once one works)
+        self._reading = False  # a read of the store is under way
+        self._stale = False  # ... and another was asked for meanwhile
 
     def compose(self) -> ComposeResult:
         yield VirtualTable(COLUMNS, id="jobs-table", fit=True)
@@ -56,8 +66,35 @@ class JobsView(Vertical):
         self.refresh_states()
 
     def reload(self) -> None:
-        """Read the store (cheap: one SQLite query) and redraw."""
-        records = self.store.list(include_done=self.show_all)
+        """Read the store in a worker thread, then redraw. Asked again while a read is under
+        way, it reads once more after that one (requests coalesce, none is lost)."""
+        if self._reading:
+            self._stale = True
+            return
+        self._reading = True
+        self.run_worker(self._read(), group="read")
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                self._stale = False
+                show_all = self.show_all
+                try:
+                    records = await asyncio.to_thread(self.store.list, include_done=show_all)
+                except AccelctlError as e:
+                    self.store_error = e.message  # kept on screen; the next read tries again
+                    self.update_notes()
+                    return
+                self.store_error = ""
+                if show_all == self.show_all:  # else `a` was pressed meanwhile: the next round reads anew
+                    self.show_records(records)
+                if not self._stale:
+                    return
+        finally:
+            self._reading = False
+
+    def show_records(self, records: list[JobRecord]) -> None:
+        """Redraw the table with `records`."""
         self.records = {r.id: r for r in records}
         rows = [(r.id, r.name, r.pool, r.state + (" ?" if r.id in self.notes else ""),
                  timestamp(r.submitted_at) or "-", duration(r.submitted_at, r.ended_at),
@@ -70,20 +107,24 @@ class JobsView(Vertical):
         hidden = self.query_one(VirtualTable).hidden
         keys = "l logs · ctrl+d cancel · a all/active" + (
             f" · hidden at this width: {', '.join(c.label for c in hidden)}" if hidden else "")
-        self.query_one("#jobs-notes", Static).update(
-            "  ".join(f"{k}: {v}" for k, v in self.notes.items()) or keys)
+        notes = "  ".join(f"{k}: {v}" for k, v in self.notes.items())
+        self.query_one("#jobs-notes", Static).update(self.store_error or notes or keys)
 
     def on_virtual_table_columns_changed(self, event: VirtualTable.ColumnsChanged) -> None:
         self.update_notes()
 
     def refresh_states(self) -> None:
-        active = [r for r in self.store.list(include_done=False)]
-        if active:
-            self.run_worker(self._refresh(active), group="refresh", exclusive=True)
+        self.run_worker(self._refresh(), group="refresh", exclusive=True)
 
-    async def _refresh(self, active: list[JobRecord]) -> None:
-        self.notes = await refresh_states(self.store, active)
-        self.reload()
+    async def _refresh(self) -> None:
+        """Ask the backends for the states of the jobs not ended yet (the store read off the loop)."""
+        try:
+            active = await asyncio.to_thread(self.store.list, include_done=False)
+        except AccelctlError:
+            return  # the store's trouble is shown by the next read
+        if active:
+            self.notes = await refresh_states(self.store, active)
+            self.reload()
 
     def _current(self) -> JobRecord | None:
         key = self.query_one(VirtualTable).current_key

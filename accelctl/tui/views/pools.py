@@ -47,6 +47,7 @@ class PoolsView(Vertical):
         self.reach: dict[str, str] = {p.name: "probing..." for p in inventory.pools}
         self.hosts: dict[str, tuple[float, list[ssh_probe.HostProbe]] | None] = {}  # SSH pools' last probe
         self.probing: dict[str, str] = {}  # pool -> "probing hosts..." or why the last probe failed
+        self.running: dict[str, int] = {}  # pool -> its jobs not ended yet, as the store last said
 
     def compose(self) -> ComposeResult:
         yield VirtualTable(COLUMNS, id="pools-table", fit=True)
@@ -82,10 +83,15 @@ class PoolsView(Vertical):
             self.hosts[pool.name] = await asyncio.to_thread(ssh_probe.load, pool.name)
         self.render_detail()
 
-    def render_rows(self) -> None:
+    def count_running(self) -> dict[str, int]:
+        """Pool -> how many of its jobs have not ended (blocking: reads the store)."""
         running: dict[str, int] = {}
         for job in self.store.list(include_done=False):
             running[job.pool] = running.get(job.pool, 0) + 1
+        return running
+
+    def render_rows(self) -> None:
+        running = self.running
         rows = [(p.name, p.backend, p.accelerator, f"{p.count}x{p.nodes}", str(running.get(p.name, 0)),
                  ("example · " if p.example else "") + self.reach[p.name]) for p in self.inventory.pools]
         table = self.query_one(VirtualTable)
@@ -149,6 +155,10 @@ class PoolsView(Vertical):
     async def _probe(self, pool: Pool) -> None:
         probe = await probe_pool(pool)
         self.reach[pool.name] = ("✓ " if probe.ok else "✗ ") + probe.detail
+        try:  # off the event loop: a store busy with many writers must not freeze the TUI
+            self.running = await asyncio.to_thread(self.count_running)
+        except AccelctlError:
+            pass  # the counts stay as last read; the Jobs view says what is wrong with the store
         self.render_rows()
 
     def action_probe_hosts(self) -> None:
