@@ -192,7 +192,8 @@ async def _logs(record: JobRecord, follow: bool, tail: int | None) -> int:
 @click.command(name="jobs")
 @click.option("--pool", metavar="P", help="Only jobs of this pool.")
 @click.option("--all", "show_all", is_flag=True, help="Include finished jobs.")
-@click.option("--prune", is_flag=True, help="Forget finished and lost (UNKNOWN) jobs (of --pool, or all) and their kept output.")
+@click.option("--prune", is_flag=True,
+              help="Forget finished and lost (UNKNOWN) jobs (of --pool, or all) and their kept output.")
 @output_option
 def jobs_cmd(pool: str | None, show_all: bool, prune: bool, fmt: str) -> None:
     """List jobs, refreshing live states from every backend at once.
