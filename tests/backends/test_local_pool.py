@@ -24,6 +24,7 @@ import pytest
 
 from accelctl.backends.local import LOOPBACK_ENV, LocalRay, auth_env
 from accelctl.errors import AccelctlError
+from tests.cli.localpool import pool_pids
 from tests.conftest import RayCluster, run_accelctl
 
 # A stock Ray driver: connects, then runs one task. "RESULT 42" only if the cluster ran it.
@@ -52,22 +53,12 @@ def _http(url: str, method: str = "GET", token: str | None = None, body: dict | 
         return exc.code, exc.read().decode(errors="replace")
 
 
-def _pool_pids(token_file: Path) -> list[int]:
-    """Live processes of a pool, found independently of LocalRay's own bookkeeping: every Ray
-    process inherits RAY_AUTH_TOKEN_PATH from the head (or the stand-in node)."""
-    marker = f"RAY_AUTH_TOKEN_PATH={token_file}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in environ and state != "Z":
-            found.append(int(entry.name))
-    return found
+def _cmdline(pid: int) -> bytes:
+    """A process's command line; empty once it has ended (the pool's workers come and go)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _socket_inodes(pids: list[int]) -> set[str]:
@@ -199,7 +190,7 @@ def test_stock_ray_clients_without_the_token_cannot_use_the_pool(ray_cluster: Ra
 
 
 def test_no_listener_of_the_pool_is_beyond_loopback(ray_cluster: RayCluster) -> None:
-    pids = _pool_pids(ray_cluster.token_file)
+    pids = pool_pids(ray_cluster.token_file)
     assert ray_cluster.head_pid in pids and len(pids) >= 8, pids
     sockets = _bound_sockets(pids)
     ports = {port for _, _, port in sockets}
@@ -296,9 +287,9 @@ def test_stop_ends_running_jobs_and_leaves_nothing(monkeypatch: pytest.MonkeyPat
         while json.loads(_http(f"{address}/api/jobs/{job}", token=token)[1])["status"] != "RUNNING":
             assert time.monotonic() < deadline, "the job did not start"
             time.sleep(0.5)
-        pool_pids = _pool_pids(local.token_file)
-        sleeper = [p for p in pool_pids if b"accelctl-sleeper" in Path(f"/proc/{p}/cmdline").read_bytes()]
-        assert len(pool_pids) >= 8 and sleeper, pool_pids
+        running = pool_pids(local.token_file)
+        sleeper = [p for p in running if b"accelctl-sleeper" in _cmdline(p)]
+        assert len(running) >= 8 and sleeper, running
 
         started = time.monotonic()
         down = run_accelctl("local", "stop", env=env)
@@ -307,11 +298,11 @@ def test_stop_ends_running_jobs_and_leaves_nothing(monkeypatch: pytest.MonkeyPat
         assert down.stdout.strip() == "local pool: stopped"
         assert f"ends 1 job(s) still running on it: {job}" in down.stderr
         assert token not in up.stdout + up.stderr + down.stdout + down.stderr
-        assert _pool_pids(local.token_file) == []
+        assert pool_pids(local.token_file) == []
         assert not any(Path(f"/proc/{p}").exists() for p in sleeper)
         print(f"local pool: start {start_s:.1f} s, stop with a running job {stop_s:.1f} s")
         time.sleep(20)
-        assert _pool_pids(local.token_file) == []
+        assert pool_pids(local.token_file) == []
         gone = run_accelctl("local", "status", "-o", "json", env=env)
         assert json.loads(gone.stdout)["running"] is False
         assert run_accelctl("local", "stop", env=env).stdout.strip() == "local pool: was not running"

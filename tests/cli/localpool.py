@@ -50,6 +50,24 @@ resources: {cpu: 0}
 """
 
 
+def pool_pids(token_file: Path) -> list[int]:
+    """Live processes of the pool whose token file this is, found apart from LocalRay's own
+    bookkeeping: every Ray process (a job's included) inherits RAY_AUTH_TOKEN_PATH from the head."""
+    marker = f"RAY_AUTH_TOKEN_PATH={token_file}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in environ and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
 @dataclass
 class PoolHome:
     """XDG dirs of one user (`env` points accelctl at them) and where their local pool lives."""
@@ -72,20 +90,8 @@ class PoolHome:
         return path
 
     def pool_pids(self) -> list[int]:
-        """Live processes of this pool, the jobs' included: each inherits the token file's path."""
-        marker = f"RAY_AUTH_TOKEN_PATH={self.local.token_file}".encode()
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                environ = (entry / "environ").read_bytes().split(b"\0")
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if marker in environ and state != "Z":
-                found.append(int(entry.name))
-        return found
+        """Live processes of this pool, the jobs' included."""
+        return pool_pids(self.local.token_file)
 
     def crash_pool(self) -> int:
         """SIGKILL every process of the pool at once, as a crash or the OOM killer would;

@@ -35,7 +35,6 @@ from tests.cli.localpool import (
     key_latency,
     latency_summary,
     open_jobs_view,
-    pool_home,
     start_accelctl,
     tui_app,
     until,
@@ -46,14 +45,6 @@ KEY_BOUND_S = 1.0  # a key press -> the TUI has handled it, whatever the pool do
 VIEW_BOUND_S = 15.0  # the Jobs view asks the pools every 3 s, each within 5 s
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture
-def home(monkeypatch: pytest.MonkeyPatch):
-    with pool_home("acg-") as home:
-        for key, value in home.env.items():
-            monkeypatch.setenv(key, value)  # the TUI in this process is the same user
-        yield home
 
 
 async def test_head_killed_mid_follow(home: PoolHome) -> None:

@@ -34,7 +34,6 @@ from tests.cli.localpool import (
     key_latency,
     latency_summary,
     open_jobs_view,
-    pool_home,
     tui_app,
     until,
 )
@@ -50,14 +49,6 @@ KEY_BOUND_S = 1.5
 _POLL_S = 2.0  # `accelctl jobs` costs a second of CPU: not more often than this
 
 pytestmark = pytest.mark.timeout(360)
-
-
-@pytest.fixture
-def home(monkeypatch: pytest.MonkeyPatch):
-    with pool_home("acc-") as home:
-        for key, value in home.env.items():
-            monkeypatch.setenv(key, value)  # the TUI in this process is the same user
-        yield home
 
 
 async def test_fifty_parallel_submits_twenty_listings_and_the_tui(home: PoolHome) -> None:
