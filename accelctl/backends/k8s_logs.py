@@ -28,9 +28,10 @@ from typing import Any
 
 from accelctl.backends import streams
 from accelctl.backends.base import JobState, JobStatus, LogBatch, Notice, Position, StreamDropped
+from accelctl.errors import AccelctlError
 
 SLACK_S = 2  # seconds added to since_seconds: clocks differ, seconds round
-READ_TIMEOUT_S = 60.0  # a silent follow is closed and reopened (a hung one would never end)
+READ_TIMEOUT_S = 60.0  # a silent follow is closed and reopened; a silent snapshot is an error
 _SHIFT = 64  # bits per pod offset in a packed position
 
 
@@ -70,11 +71,15 @@ class Mark:
     same: int = 0
     end: int = 0
 
+    def copy(self) -> Mark:
+        """A copy that stays as it is (a reader's own mark moves on with each line it reads)."""
+        return Mark(self.ts, self.same, self.end)
+
 
 class PodLog:
     """One pod's log as a `streams.LogSource` (the `backend_id` it is given is the pod name)."""
 
-    def __init__(self, api: Any, namespace: str, errors: Callable[[Exception, str], Exception]) -> None:
+    def __init__(self, api: Any, namespace: str, errors: Callable[[Exception, str], AccelctlError]) -> None:
         self.api = api  # what KubernetesBackend gives: .core() and .blocking()
         self.namespace = namespace
         self.errors = errors
@@ -98,7 +103,7 @@ class PodLog:
         mark = self.marks.get(backend_id)
         resume = mark is not None and mark.end == since and mark.ts >= 0
         kwargs: dict[str, Any] = {"timestamps": True, "follow": live, "_preload_content": False,
-                                  "_request_timeout": (10, READ_TIMEOUT_S if live else 300)}
+                                  "_request_timeout": (10, READ_TIMEOUT_S)}
         if resume:
             assert mark is not None
             kwargs["since_seconds"] = max(1, math.ceil(time.time() - mark.ts / 1e9) + SLACK_S)
@@ -108,22 +113,39 @@ class PodLog:
         except Exception as e:  # noqa: BLE001 (sorted by self.errors: gone, refused, unreachable)
             if _gone_or_waiting(e):
                 return
-            raise StreamDropped(str(self.errors(e, f"pod {backend_id} log"))) from None
+            error = self.errors(e, f"pod {backend_id} log")
+            raise StreamDropped(error.message) if live else error from None
         reader = _Reader(response, mark if mark is not None and resume else Mark(), since if resume else 0)
+        taken = reader.mark.copy()  # the mark of what was yielded (the reader's runs ahead in its thread)
+        ended = False
         try:
             while True:
                 try:
                     piece = await asyncio.to_thread(reader.next)
                 except TimeoutError:
-                    return  # silent for READ_TIMEOUT_S: the loop checks the pod and reopens
+                    if live:
+                        return  # silent for READ_TIMEOUT_S: the loop checks the pod and reopens
+                    # A finished pod's log that stops mid-way is stalled, not complete.
+                    raise AccelctlError(f"pod {backend_id} log: nothing came for {READ_TIMEOUT_S:g} s",
+                                        "is the API server overloaded?") from None
                 except OSError as e:
-                    raise StreamDropped(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+                    reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+                    # A snapshot is not a live stream: a cut one is the pool not answering (the contract).
+                    raise StreamDropped(reason) if live else self.errors(e, f"pod {backend_id} log") from None
                 if piece is None:
+                    ended = True
                     break
+                taken = reader.mark.copy()
                 yield piece
         finally:
-            self.marks[backend_id] = reader.mark
-            response.release_conn()
+            self.marks[backend_id] = taken
+            if ended:
+                response.release_conn()
+            else:
+                # Left mid-response (a stall, a cut, the consumer gone): a worker thread may still
+                # be blocked reading it. Shut the socket so that thread wakes and the connection is
+                # never handed to another request with half a response in it.
+                _abandon(response)
 
     async def _started(self, pod_name: str) -> bool:
         """Wait while the pod is Pending (its log does not exist yet); False if it went away."""
@@ -196,6 +218,17 @@ class _Reader:
         else:
             mark.end = self.at
         return start, chunk
+
+
+def _abandon(response: Any) -> None:
+    """Close a response that was not read to its end, waking a thread blocked reading it."""
+    shutdown = getattr(response, "shutdown", None)  # urllib3 2.3 and later
+    try:
+        if shutdown is not None:
+            shutdown()
+    except (RuntimeError, ValueError):
+        return  # already closed (a read error closes and releases it): no thread is blocked on it
+    response.close()
 
 
 def _gone_or_waiting(error: Exception) -> bool:

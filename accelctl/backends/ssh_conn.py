@@ -145,11 +145,21 @@ def _tcp(hostname: str, port: int) -> socket.socket:
     return sock
 
 
+def _quiet_paramiko() -> None:
+    """paramiko's transport thread logs a failed handshake (a cut banner) with its traceback;
+    with no handler configured Python prints that on stderr. accelctl reports the failure as
+    one line itself, so paramiko's records go nowhere unless the user configures logging."""
+    logger = logging.getLogger("paramiko")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+
+
 def connect(address: HostAddress, settings: SshSettings, via: Any = None) -> Any:
     """A connected, authenticated paramiko SSHClient for `address` (through the jump
     client `via` when given). Raises AccelctlError with one line saying what failed."""
     import paramiko
 
+    _quiet_paramiko()
     client = paramiko.SSHClient()
     if os.path.exists(address.known_hosts):
         try:

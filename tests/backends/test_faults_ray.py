@@ -3,16 +3,13 @@
 output must be exact, every reconnect reported once, the exit code right. A stalled
 connection (the proxy stops forwarding, the socket stays open) is detected and resumed.
 
-Sizes are constants: LINES numbered lines (two of them over 1 MB, some with "\\r", the last
-without a newline), CUTS cuts per run, seed printed (set ACCELCTL_FAULT_SEED to replay).
+Sizes are constants: tests/faults/cli.py's LINES numbered lines (two of them over 1 MB, some
+with "\\r", the last without a newline), CUTS cuts per run, seed printed (set
+ACCELCTL_FAULT_SEED to replay).
 """
 
 from __future__ import annotations
 
-import os
-import random
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -21,26 +18,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RayCluster
+from tests.faults.cli import fault_seed, follow, job_output, reconnect_notices, submit, write_emitter
 from tests.faults.proxy import FaultProxy
 
 pytestmark = pytest.mark.timeout(300)
 
-LINES = 200_000
 CUTS = 20
-BIG = {50_000, 150_000}  # these lines are 1.1 MB long
 STALL_S = 2.0  # streams.STALL_S in the stall test: a stall is detected within this, plus one reconnect
-
-
-def job_output() -> str:
-    parts = []
-    for i in range(LINES):
-        if i in BIG:
-            parts.append("x" * 1_100_000 + f" big {i}\n")
-        elif i % 20_000 == 7:
-            parts.append(f"progress {i} 10%\rprogress {i} 100%\n")
-        else:
-            parts.append(f"line {i:06d}\n")
-    return "".join(parts) + "the end, no newline"
 
 
 def as_ray_serves(text: str) -> str:
@@ -49,19 +33,9 @@ def as_ray_serves(text: str) -> str:
 
 
 def write_job(tmp_path: Path, output: str, seconds: float, exit_code: int = 0) -> Path:
+    """A spec of the faulty pool whose job prints `output` paced over about `seconds`."""
     work = tmp_path / "work"
-    work.mkdir()
-    (work / "out.txt").write_text(output)
-    # Paced so the follow is live for about `seconds`: cuts land while the job prints.
-    (work / "emit.py").write_text(
-        "import sys, time\n"
-        "text = open('out.txt').read()\n"
-        "step = 64 * 1024\n"
-        f"pause = {seconds} / (len(text) / step)\n"
-        "time.sleep(1)\n"
-        "for i in range(0, len(text), step):\n"
-        "    sys.stdout.write(text[i:i + step]); sys.stdout.flush(); time.sleep(pause)\n"
-        f"sys.exit({exit_code})\n")
+    write_emitter(work, output, seconds, exit_code)
     spec = tmp_path / "job.yaml"
     spec.write_text(f"name: faulty\ncommand: python3 emit.py\nworkdir: {work}\npool: faulty\nresources: {{cpu: 0}}\n")
     return spec
@@ -69,8 +43,7 @@ def write_job(tmp_path: Path, output: str, seconds: float, exit_code: int = 0) -
 
 @pytest.fixture
 def proxied(ray_env: RayCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    seed = int(os.environ.get("ACCELCTL_FAULT_SEED") or random.randrange(2**32))
-    print(f"fault seed: {seed} (replay: ACCELCTL_FAULT_SEED={seed})")
+    seed = fault_seed()
     url = urllib.parse.urlsplit(ray_env.address)
     proxy = FaultProxy(url.hostname or "127.0.0.1", url.port or 80, seed)
     overlay = tmp_path / "faulty-pools.yaml"
@@ -79,18 +52,6 @@ def proxied(ray_env: RayCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("ACCELCTL_INVENTORY", str(overlay))
     yield proxy
     proxy.close()
-
-
-def accelctl(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "accelctl.cli.main", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-
-
-def submit(spec: Path) -> str:
-    done = subprocess.run([sys.executable, "-m", "accelctl.cli.main", "submit", "--detach", str(spec)],
-                          capture_output=True, timeout=120)
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout.decode().strip()
 
 
 def ray_state(cluster: RayCluster, job_id: str) -> str:
@@ -102,37 +63,6 @@ def ray_state(cluster: RayCluster, job_id: str) -> str:
     backend_id = default_store().get(job_id).backend_id
     request = urllib.request.Request(f"{cluster.address}/api/jobs/{backend_id}", headers=cluster.headers())
     return str(json.load(urllib.request.urlopen(request, timeout=10))["status"])
-
-
-def follow(job_id: str, on_output: threading.Event) -> tuple[int, bytes, str]:
-    """`accelctl logs -f JOB` in a new process: (exit code, stdout, stderr); `on_output` is set
-    once stdout has brought something."""
-    process = accelctl("logs", "-f", job_id)
-    chunks: list[bytes] = []
-    errors: list[bytes] = []
-
-    def read_out() -> None:
-        assert process.stdout
-        while data := process.stdout.read1(1 << 16):  # type: ignore[attr-defined]
-            chunks.append(data)
-            on_output.set()
-
-    def read_err() -> None:
-        assert process.stderr
-        errors.append(process.stderr.read())
-
-    readers = [threading.Thread(target=read_out), threading.Thread(target=read_err)]
-    for reader in readers:
-        reader.start()
-    code = process.wait(timeout=240)
-    for reader in readers:
-        reader.join()
-    return code, b"".join(chunks), b"".join(errors).decode()
-
-
-def reconnect_notices(err: str) -> list[str]:
-    return [line for line in err.splitlines() if line.startswith(
-        ("accelctl: log stream dropped", "accelctl: log stream closed", "accelctl: pool did not answer"))]
 
 
 def test_cut_connections_lose_and_repeat_nothing(proxied: FaultProxy, ray_env: RayCluster, tmp_path: Path) -> None:
@@ -152,7 +82,7 @@ def test_cut_connections_lose_and_repeat_nothing(proxied: FaultProxy, ray_env: R
     armer = threading.Thread(target=arm)
     armer.start()
     started = time.monotonic()
-    code, out, err = follow(job_id, live)
+    code, out, err, _ = follow(job_id, live)
     armer.join()
     print(f"{len(proxied.cuts)} cuts in {time.monotonic() - started:.1f} s: "
           f"{[(c.request[:40], c.after_bytes) for c in proxied.cuts]}")
