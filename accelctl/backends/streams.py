@@ -113,7 +113,8 @@ async def follow(source: LogSource, backend_id: str, *, live: bool, since: Posit
                         yield batch
         except StreamDropped as e:
             dropped = True
-            if notice:
+            # While the pool does not answer, each retry's stream drops again: one outage, said once.
+            if notice and not outage.ongoing:
                 notice(f"log stream dropped ({e or 'connection lost'}); reconnecting", reconnect=True)
         except AccelctlError as e:
             dropped = True
@@ -162,6 +163,11 @@ class _Outage:
             raise error
         if self.notice and not noticed:
             self.notice(f"pool did not answer ({error.message}); retrying", reconnect=True)
+
+    @property
+    def ongoing(self) -> bool:
+        """Whether the pool has failed since it last answered."""
+        return self.since is not None
 
     def over(self) -> None:
         self.since = None

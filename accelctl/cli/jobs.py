@@ -87,12 +87,10 @@ async def _follow(record: JobRecord, source: JobLog, since: Any = 0) -> int:
     from accelctl.backends.jobs import record_status
     from accelctl.core.store import default_store
 
-    notices = _OutageNotices()
     try:
         # aclosing: the stream (and its connection) is closed on every way out, a closed stdout too.
-        async with aclosing(source.logs(record.backend_id, follow=True, since=since, notice=notices)) as stream:
+        async with aclosing(source.logs(record.backend_id, follow=True, since=since, notice=say)) as stream:
             async for batch in stream:
-                notices.output_arrived()
                 _write(batch)
         status = await source.status(record.backend_id)
     except (KeyboardInterrupt, CancelledError):
@@ -105,24 +103,6 @@ async def _follow(record: JobRecord, source: JobLog, since: Any = 0) -> int:
         detail = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
         say(f"job {record.id} {status.state.lower()}{detail}{': ' + status.message if status.message else ''}")
     return _EXIT.get(status.state, ExitStatus.ERROR)
-
-
-class _OutageNotices:
-    """The notices of one follow, on stderr: a reconnect notice that repeats the last one word
-    for word, with no output in between, is the same outage retried (a pool that is gone is
-    retried every fraction of a second until it counts as gone) and is said once."""
-
-    def __init__(self) -> None:
-        self.last_reconnect: str | None = None
-
-    def __call__(self, message: str, *, reconnect: bool = False) -> None:
-        if reconnect and message == self.last_reconnect:
-            return
-        self.last_reconnect = message if reconnect else None
-        say(message, reconnect=reconnect)
-
-    def output_arrived(self) -> None:
-        self.last_reconnect = None
 
 
 def _write(batch: LogBatch) -> None:

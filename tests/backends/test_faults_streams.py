@@ -11,15 +11,17 @@ from collections.abc import AsyncGenerator
 import pytest
 
 from accelctl.backends import streams
-from accelctl.backends.base import JobState, JobStatus
+from accelctl.backends.base import JobState, JobStatus, StreamDropped
 from accelctl.errors import AccelctlError
 
 
 class Source:
     """A job whose stream stalls (first connection) or whose pool goes away (`down_after`)."""
 
-    def __init__(self, text: str, *, stall_first: bool = False, down: tuple[float, float] | None = None) -> None:
+    def __init__(self, text: str, *, stall_first: bool = False, down: tuple[float, float] | None = None,
+                 drops: bool = False) -> None:
         self.text, self.stall_first, self.down = text, stall_first, down
+        self.drops = drops  # while down, a stream drops (as a refused connection does) rather than erring
         self.opened = 0
         self.started = time.monotonic()
         self.done = False
@@ -29,7 +31,12 @@ class Source:
             raise AccelctlError('pool "p": Ray at http://x does not answer: connection refused')
 
     async def open_log(self, backend_id: str, since: int, *, live: bool) -> AsyncGenerator[tuple[int, str], None]:
-        self._check()
+        try:
+            self._check()
+        except AccelctlError as e:
+            if self.drops and live:
+                raise StreamDropped(e.message) from None
+            raise
         self.opened += 1
         half = len(self.text) // 2
         yield 0, self.text[:half]
@@ -82,3 +89,14 @@ async def test_a_pool_gone_for_good_ends_the_follow_in_gone_after_s(monkeypatch:
     with pytest.raises(AccelctlError, match="does not answer"):
         await collect(Source(TEXT, down=(0.2, 1e9)), [])
     assert time.monotonic() - started < 2.5
+
+
+async def test_an_outage_is_said_once_however_often_it_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streams that drop at once while the pool is away are retried every RECONNECT_DELAYS[0]:
+    one notice for the outage, not one per retry."""
+    monkeypatch.setattr(streams, "GONE_AFTER_S", 1.0)
+    monkeypatch.setattr(streams, "RECONNECT_DELAYS", (0.05,))
+    notices: list[str] = []
+    with pytest.raises(AccelctlError, match="does not answer"):
+        await collect(Source(TEXT, down=(0.2, 1e9), drops=True), notices)
+    assert len(notices) == 1 and "does not answer: connection refused" in notices[0], notices

@@ -45,7 +45,6 @@ class LogScreen(Screen):
         self.backend = backend
         self.max_lines = max_lines
         self.reconnects = 0
-        self._last_reconnect: str | None = None  # the same words again, with no output between: one outage
         self.state = record.state
         self.ended_at = record.ended_at
         self.state_note = ""  # why the state may be stale (the pool did not answer)
@@ -83,7 +82,6 @@ class LogScreen(Screen):
             source = self._source()
             async with aclosing(source.logs(self.record.backend_id, follow=True, notice=self.on_notice)) as lines:
                 async for batch in lines:
-                    self._last_reconnect = None
                     view.append(batch.lines)
                     self.update_status()
             status = await source.status(self.record.backend_id)
@@ -130,12 +128,9 @@ class LogScreen(Screen):
         self.update_status()
 
     def on_notice(self, message: str, *, reconnect: bool = False) -> None:
-        # A pool that is gone is retried every fraction of a second, each retry with the same
-        # words, until it counts as gone: that is one reconnect, not dozens.
-        if reconnect and message != self._last_reconnect:
+        if reconnect:  # streams.follow says each outage once
             self.reconnects += 1
             self.query_one("#log-badge", Static).update(f" ⟳ reconnected ×{self.reconnects} ")
-        self._last_reconnect = message if reconnect else None
         self.update_status()
 
     def update_status(self) -> None:
