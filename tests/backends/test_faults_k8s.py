@@ -22,14 +22,18 @@ import pytest
 
 from accelctl.backends import streams
 from tests.faults.cli import (
+    CUTS,
+    STALL_S,
+    STALL_SLACK_S,
     assert_exact,
-    drive_cuts,
+    assert_one_error_line,
     fault_seed,
     follow,
-    follow_in_process,
+    follow_through_a_stall,
+    follow_while_cutting,
     job_output,
+    listed_json,
     reconnect_notices,
-    record_notices,
     run_cli,
     submit,
     wait_until,
@@ -40,10 +44,7 @@ from tests.kubeapi.server import CONTEXT, KubeAPIServer
 
 pytestmark = pytest.mark.timeout(300)
 
-CUTS = 20
 PRINT_S = 35  # the job prints its output over about this long (the cuts need about 30 s of it)
-STALL_S = 2.0  # streams.STALL_S in the stall test
-STALL_SLACK_S = 1.5  # a stall is reported within STALL_S and this
 # A follow whose server is gone ends within this: streams.GONE_AFTER_S of retries, plus a
 # reconnect delay and a CLI start (a refused connection fails at once).
 GONE_BOUND_S = streams.GONE_AFTER_S + 8
@@ -97,19 +98,8 @@ def kube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Kube]:
 def test_cut_connections_lose_and_repeat_nothing(kube: Kube) -> None:
     output = job_output()
     job_id = submit(kube.job_spec(output, PRINT_S))
-    live = threading.Event()
     proxy = kube.proxy
-
-    def start_cutting() -> None:
-        live.wait(120)  # the follow brings output: cut while the job prints
-        drive_cuts(proxy, CUTS, proxy.seed, lambda: kube.pod_phase() == "Running").join()
-
-    cutter = threading.Thread(target=start_cutting)
-    cutter.start()
-    code, out, err, took = follow(job_id, live)
-    cutter.join()
-    print(f"{len(proxy.cuts)} cuts in {took:.1f} s at reply bytes {[c.after_bytes for c in proxy.cuts]}")
-    print(err)
+    code, out, err = follow_while_cutting(proxy, job_id, lambda: kube.pod_phase() == "Running")
     assert code == 0, err
     assert_exact(out, output)
     assert len(proxy.cuts) >= CUTS
@@ -124,29 +114,13 @@ def test_cut_connections_lose_and_repeat_nothing(kube: Kube) -> None:
 def test_a_stalled_connection_is_detected_and_resumed(kube: Kube, monkeypatch: pytest.MonkeyPatch) -> None:
     """The proxy stops forwarding (sockets open) for longer than the stall time: the silent
     stream is dropped within STALL_S, reported, and resumed exactly once the stall ends."""
-    monkeypatch.setattr(streams, "STALL_S", STALL_S)
-    said = record_notices(monkeypatch)
     output = "".join(f"line {i}\n" for i in range(3000)) + "the end"
     job_id = submit(kube.job_spec(output, seconds=10, exit_code=5))
     wait_until(lambda: kube.pod_phase() == "Running", 60, "the pod to run")
-    stalled_at: list[float] = []
-
-    def stall_then_resume() -> None:
-        time.sleep(3)
-        kube.proxy.stall()
-        stalled_at.append(time.monotonic())
-        wait_until(lambda: any("stalled" in m for _, m in said), STALL_S + STALL_SLACK_S + 5, "the stall notice",
-                   every=0.05)
-        kube.proxy.resume()
-
-    staller = threading.Thread(target=stall_then_resume)
-    staller.start()
-    code, out = follow_in_process(job_id)
-    staller.join()
+    code, out, stalls = follow_through_a_stall(kube.proxy, job_id, monkeypatch)
     assert out == output
     assert code == 3  # the job exited 5: accelctl's "job failed"
-    stalls = [at - stalled_at[0] for at, message in said if "stalled" in message]
-    assert len(stalls) == 1, said
+    assert len(stalls) == 1, stalls
     assert STALL_S - 0.5 <= stalls[0] <= STALL_S + STALL_SLACK_S  # this stall, not a quiet job
 
 
@@ -189,18 +163,3 @@ def test_a_server_gone_mid_follow_ends_it_and_the_job_stays_listed(kube: Kube) -
     assert table.returncode == 0, table.stderr
     row = next(line for line in table.stdout.decode().splitlines() if line.startswith(job_id))
     assert "UNKNOWN" in row
-
-
-def assert_one_error_line(err: str, says: str) -> None:
-    """stderr ends with one `accelctl: error:` line saying `says`, and has no traceback."""
-    errors = [line for line in err.splitlines() if line.startswith("accelctl: error:")]
-    assert len(errors) == 1 and says in errors[0], err
-    assert "Traceback" not in err
-
-
-def listed_json(job_id: str) -> dict[str, str]:
-    """`accelctl jobs -o json` exits 0 and lists the job: its entry."""
-    done = run_cli("jobs", "-o", "json")
-    assert done.returncode == 0, done.stderr
-    [job] = [j for j in json.loads(done.stdout) if j["id"] == job_id]
-    return dict(job)

@@ -12,7 +12,6 @@ command, so each cut drops the tail.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -26,14 +25,18 @@ import pytest
 from accelctl.backends import streams
 from tests.backends.sshd import Lab, lab
 from tests.faults.cli import (
+    CUTS,
+    STALL_S,
+    STALL_SLACK_S,
     assert_exact,
-    drive_cuts,
+    assert_one_error_line,
     fault_seed,
     follow,
-    follow_in_process,
+    follow_through_a_stall,
+    follow_while_cutting,
     job_output,
+    listed_json,
     reconnect_notices,
-    record_notices,
     run_cli,
     submit,
     wait_until,
@@ -43,10 +46,7 @@ from tests.faults.proxy import FaultProxy
 
 pytestmark = pytest.mark.timeout(300)
 
-CUTS = 20
 PRINT_S = 30  # the job prints its output over about this long (the cuts need about 20 s of it)
-STALL_S = 2.0  # streams.STALL_S in the stall test
-STALL_SLACK_S = 1.5  # a stall is reported within STALL_S and this
 # A follow whose host is gone ends within this: streams.GONE_AFTER_S of retries, plus a
 # reconnect delay and a CLI start (a refused connection fails at once).
 GONE_BOUND_S = streams.GONE_AFTER_S + 8
@@ -102,19 +102,8 @@ def host(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
 def test_cut_connections_lose_and_repeat_nothing(host: Host) -> None:
     output = job_output()
     job_id = submit(host.job_spec(output, PRINT_S))
-    live = threading.Event()
     proxy = host.proxy
-
-    def start_cutting() -> None:
-        live.wait(120)  # the follow brings output: cut while the job prints
-        drive_cuts(proxy, CUTS, proxy.seed, host.running).join()
-
-    cutter = threading.Thread(target=start_cutting)
-    cutter.start()
-    code, out, err, took = follow(job_id, live)
-    cutter.join()
-    print(f"{len(proxy.cuts)} cuts in {took:.1f} s at reply bytes {[c.after_bytes for c in proxy.cuts]}")
-    print(err)
+    code, out, err = follow_while_cutting(proxy, job_id, host.running)
     assert code == 0, err
     assert_exact(out, output)
     assert len(proxy.cuts) >= CUTS
@@ -130,29 +119,13 @@ def test_cut_connections_lose_and_repeat_nothing(host: Host) -> None:
 def test_a_stalled_connection_is_detected_and_resumed(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
     """The proxy stops forwarding (socket open) for longer than the stall time: the silent
     stream is dropped within STALL_S, reported, and resumed exactly once the stall ends."""
-    monkeypatch.setattr(streams, "STALL_S", STALL_S)
-    said = record_notices(monkeypatch)
     output = "".join(f"line {i}\n" for i in range(3000)) + "the end"
     job_id = submit(host.job_spec(output, seconds=10, exit_code=5))
     wait_until(host.running, 60, "the job to start")
-    stalled_at: list[float] = []
-
-    def stall_then_resume() -> None:
-        time.sleep(3)
-        host.proxy.stall()
-        stalled_at.append(time.monotonic())
-        wait_until(lambda: any("stalled" in m for _, m in said), STALL_S + STALL_SLACK_S + 5, "the stall notice",
-                   every=0.05)
-        host.proxy.resume()
-
-    staller = threading.Thread(target=stall_then_resume)
-    staller.start()
-    code, out = follow_in_process(job_id)
-    staller.join()
+    code, out, stalls = follow_through_a_stall(host.proxy, job_id, monkeypatch)
     assert out == output
     assert code == 3  # the job exited 5: accelctl's "job failed"
-    stalls = [at - stalled_at[0] for at, message in said if "stalled" in message]
-    assert len(stalls) == 1, said
+    assert len(stalls) == 1, stalls
     assert STALL_S - 0.5 <= stalls[0] <= STALL_S + STALL_SLACK_S  # this stall, not a quiet job
 
 
@@ -180,9 +153,7 @@ def test_a_host_gone_mid_follow_ends_it_and_the_job_reads_lost(host: Host) -> No
     print(f"the follow ended {ended_at - gone_at[0]:.1f} s after the host went")
     assert ended_at - gone_at[0] <= GONE_BOUND_S
     assert out.startswith(b"tick 0\n")
-    errors = [line for line in err.splitlines() if line.startswith("accelctl: error:")]
-    assert len(errors) == 1 and "faulty0" in errors[0], err
-    assert "Traceback" not in err
+    assert_one_error_line(err, "faulty0")
 
     away = listed_json(job_id)  # the host away: its last known state, and why it is not current
     assert away["state"] in ("PENDING", "RUNNING") and "faulty0" in away["note"], away
@@ -194,11 +165,3 @@ def test_a_host_gone_mid_follow_ends_it_and_the_job_reads_lost(host: Host) -> No
     assert table.returncode == 0, table.stderr
     row = next(line for line in table.stdout.decode().splitlines() if line.startswith(job_id))
     assert back["state"] in row
-
-
-def listed_json(job_id: str) -> dict[str, str]:
-    """`accelctl jobs --all -o json` exits 0 and lists the job: its entry."""
-    done = run_cli("jobs", "--all", "-o", "json")
-    assert done.returncode == 0, done.stderr
-    [job] = [j for j in json.loads(done.stdout) if j["id"] == job_id]
-    return dict(job)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import random
 import subprocess
@@ -18,6 +19,9 @@ import pytest
 
 from tests.faults.proxy import FaultProxy
 
+CUTS = 20  # per run and backend
+STALL_S = 2.0  # streams.STALL_S in the stall tests
+STALL_SLACK_S = 1.5  # a stall is reported within STALL_S and this
 LINES = 200_000
 BIG = {50_000, 150_000}  # these lines are 1.1 MB long
 FOLLOW_TIMEOUT_S = 240  # a follow still running after this hangs: the test fails rather than waits on
@@ -186,3 +190,62 @@ def follow_in_process(job_id: str) -> tuple[int, str]:
     with contextlib.redirect_stdout(out):
         code = asyncio.run(_follow(record, job_log(record)))
     return code, out.getvalue()
+
+
+def follow_while_cutting(proxy: FaultProxy, job_id: str, running: Callable[[], bool]) -> tuple[int, bytes, str]:
+    """`accelctl logs -f JOB` while `drive_cuts` makes CUTS cuts, from the first output on for
+    as long as `running()`: (exit code, stdout, stderr), the cuts printed for a replay."""
+    live = threading.Event()
+
+    def start_cutting() -> None:
+        live.wait(120)  # the follow brings output: cut while the job prints
+        drive_cuts(proxy, CUTS, proxy.seed, running).join()
+
+    cutter = threading.Thread(target=start_cutting)
+    cutter.start()
+    code, out, err, took = follow(job_id, live)
+    cutter.join()
+    print(f"{len(proxy.cuts)} cuts in {took:.1f} s at reply bytes {[c.after_bytes for c in proxy.cuts]}")
+    print(err)
+    return code, out, err
+
+
+def follow_through_a_stall(proxy: FaultProxy, job_id: str,
+                           monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, list[float]]:
+    """`accelctl logs -f JOB` in this process (streams.STALL_S set to STALL_S) while the proxy
+    stops forwarding 3 s in, until the stall is reported: (exit code, stdout, seconds from the
+    stall to each "stalled" notice)."""
+    from accelctl.backends import streams
+
+    monkeypatch.setattr(streams, "STALL_S", STALL_S)
+    said = record_notices(monkeypatch)
+    stalled_at: list[float] = []
+
+    def stall_then_resume() -> None:
+        time.sleep(3)
+        proxy.stall()
+        stalled_at.append(time.monotonic())
+        wait_until(lambda: any("stalled" in m for _, m in said), STALL_S + STALL_SLACK_S + 5, "the stall notice",
+                   every=0.05)
+        proxy.resume()
+
+    staller = threading.Thread(target=stall_then_resume)
+    staller.start()
+    code, out = follow_in_process(job_id)
+    staller.join()
+    return code, out, [at - stalled_at[0] for at, message in said if "stalled" in message]
+
+
+def assert_one_error_line(err: str, says: str) -> None:
+    """stderr ends the follow with one `accelctl: error:` line saying `says`, and has no traceback."""
+    errors = [line for line in err.splitlines() if line.startswith("accelctl: error:")]
+    assert len(errors) == 1 and says in errors[0], err
+    assert "Traceback" not in err
+
+
+def listed_json(job_id: str) -> dict[str, str]:
+    """`accelctl jobs --all -o json` exits 0 and lists the job: its entry."""
+    done = run_cli("jobs", "--all", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    [job] = [j for j in json.loads(done.stdout) if j["id"] == job_id]
+    return dict(job)
